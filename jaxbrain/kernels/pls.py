@@ -1,0 +1,155 @@
+"""PLS regression (NIPALS, regression deflation), the model of
+``sklearn.cross_decomposition.PLSRegression(n_components, scale=False)``.
+
+Formulation (why it is fast).  NIPALS deflates X by each score t and takes the next weight as
+the leading left singular vector of the deflated cross-covariance XₖᵀY.  Because deflated X is
+orthogonal to earlier scores, only the d×m matrix Sₖ = XₖᵀY needs deflating
+(Sₖ₊₁ = Sₖ − ttₖ pₖ qₖᵀ, kept in factored form), plus its m×m Gram (rank-2 update); X
+itself is only read to form t = Xc r and p = Xcᵀ t / tᵀt.  For cross-validation the splits
+advance together: one product X @ [r₁ … r_S] serves every split (rows outside a split's
+training set are masked), and the full-data XᵀY is computed once and down-dated by each
+split's held-out rows.  Predictions are (x − x̄) R Qᵀ + ȳ with rotations R = W (PᵀW)⁻¹
+built incrementally.
+
+The leading singular vector is exact up to rounding (restarted Lanczos to a residual at the
+dtype's precision, see :func:`jaxbrain.kernels.linalg.leading_eigenvector`), where
+scikit-learn stops a power iteration at tol 1e-6: agreement with scikit-learn's defaults is
+limited by that tolerance (1e-5 on well-separated spectra, up to ~2e-3 on near-degenerate
+ones; to scikit-learn run to convergence it is ~1e-8).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxbrain.kernels.linalg import deflate_gram, leading_eigenvector
+
+
+class PLSFit(NamedTuple):
+    """A fitted PLS mapping: prediction = (x - x_mean) @ coef + y_mean."""
+
+    x_mean: jax.Array  # (d,)
+    y_mean: jax.Array  # (m,)
+    coef: jax.Array  # (d, m)
+    score_sqnorms: jax.Array  # (n_components,) tᵀt per component; ~0 means X's rank ran out
+
+
+class _SplitFits(NamedTuple):
+    x_mean: jax.Array  # (S, d) training means of the globally centred X
+    y_mean: jax.Array  # (S, m)
+    rotations: jax.Array  # (S, A, d)
+    y_loadings: jax.Array  # (S, A, m)
+    score_sqnorms: jax.Array  # (S, A)
+
+
+def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
+    """Fit one PLS per split on globally centred ``x0`` (n, d), ``y0`` (n, m).
+
+    Layout: every per-split array keeps the feature axis last ((S, m, d), (S, A, d)); XLA's
+    CPU dots are up to 3x faster with that orientation than with d first.
+    """
+    n, d = x0.shape
+    m = y0.shape[1]
+    n_splits, n_train = train_idx.shape
+    dtype = x0.dtype
+    mask = jnp.zeros((n_splits, n), dtype).at[jnp.arange(n_splits)[:, None], train_idx].set(1.0)
+    # Rows outside each training set, as a static-size index array (stable sort: zeros first).
+    heldout = jnp.argsort(mask, axis=1, stable=True)[:, : n - n_train]
+
+    x_mean = mask @ x0 / n_train  # (S, d)
+    y_mean = mask @ y0 / n_train  # (S, m)
+    cross = (
+        (y0.T @ x0)[None]
+        - jnp.einsum("shm,shd->smd", y0[heldout], x0[heldout])
+        - n_train * y_mean[:, :, None] * x_mean[:, None, :]
+    )  # (S, m, d): (centred training XᵀY)ᵀ per split, down-dated from the full data
+
+    right = m <= d  # take the singular vector from the smaller Gram
+    gram = (
+        jnp.einsum("smd,skd->smk", cross, cross)
+        if right
+        else jnp.einsum("smd,sme->sde", cross, cross)
+    )
+
+    # S₀ stays read-only; the deflated Sₖ = S₀ − P̃ₖ Qₖᵀ (P̃ = tt·p) is applied in factored
+    # form, so no m×d matrix is rewritten per component.
+    def s_times(v, p_scaled, load_y):  # Sₖ v for v (S, m) -> (S, d)
+        return jnp.einsum("smd,sm->sd", cross, v) - jnp.einsum(
+            "sad,sa->sd", p_scaled, jnp.einsum("sam,sm->sa", load_y, v)
+        )
+
+    def st_times(v, p_scaled, load_y):  # Sₖᵀ v for v (S, d) -> (S, m)
+        return jnp.einsum("smd,sd->sm", cross, v) - jnp.einsum(
+            "sam,sa->sm", load_y, jnp.einsum("sad,sd->sa", p_scaled, v)
+        )
+
+    def component(carry, k):
+        gram, rot, load_x, p_scaled, load_y = carry
+        if right:
+            w = s_times(jax.vmap(leading_eigenvector)(gram), p_scaled, load_y)
+        else:
+            w = jax.vmap(leading_eigenvector)(gram)
+        w_norm = jnp.linalg.norm(w, axis=1, keepdims=True)
+        w = w / jnp.where(w_norm > 0, w_norm, 1.0)  # zero when X's rank is exhausted
+        r = w - jnp.einsum("sad,sa->sd", rot, jnp.einsum("sad,sd->sa", load_x, w))
+        t = mask.T * (x0 @ r.T - jnp.sum(x_mean * r, axis=1))  # (n, S) training scores
+        tt = jnp.sum(t * t, axis=0)
+        tt_safe = jnp.where(tt > 0, tt, 1.0)
+        # tᵀX rather than Xᵀt: XLA's CPU dot is ~3x faster in this orientation.
+        p = (t.T @ x0) / tt_safe[:, None]  # (S, d) x-loadings
+        q = st_times(w, p_scaled, load_y) / tt_safe[:, None]  # (S, m) y-loadings
+        if right:
+            sp = st_times(p, p_scaled, load_y)
+            gram = jax.vmap(deflate_gram)(gram, q, sp, jnp.sum(p * p, axis=1), tt)
+        else:
+            sq = s_times(q, p_scaled, load_y)
+            gram = jax.vmap(deflate_gram)(gram, p, sq, jnp.sum(q * q, axis=1), tt)
+        rot = rot.at[:, k].set(r)
+        load_x = load_x.at[:, k].set(p)
+        p_scaled = p_scaled.at[:, k].set(tt[:, None] * p)
+        load_y = load_y.at[:, k].set(q)
+        return (gram, rot, load_x, p_scaled, load_y), tt
+
+    zeros_d = jnp.zeros((n_splits, n_components, d), dtype)
+    init = (gram, zeros_d, zeros_d, zeros_d, jnp.zeros((n_splits, n_components, m), dtype))
+    (_, rot, _, _, load_y), tts = jax.lax.scan(component, init, jnp.arange(n_components))
+    return _SplitFits(x_mean, y_mean, rot, load_y, tts.T)
+
+
+@partial(jax.jit, static_argnames=("n_components",))
+def pls_fit(x: jax.Array, y: jax.Array, n_components: int = 25) -> PLSFit:
+    """Fit PLS on all rows of ``x`` (n, d) → ``y`` (n, m); centred, not scaled."""
+    n = x.shape[0]
+    x_mean = jnp.mean(x, axis=0)
+    y_mean = jnp.mean(y, axis=0)
+    fits = _fit_splits(x - x_mean, y - y_mean, jnp.arange(n)[None, :], n_components)
+    coef = fits.rotations[0].T @ fits.y_loadings[0]
+    return PLSFit(x_mean + fits.x_mean[0], y_mean + fits.y_mean[0], coef, fits.score_sqnorms[0])
+
+
+@jax.jit
+def pls_predict(fit: PLSFit, x: jax.Array) -> jax.Array:
+    """Predictions (x - x̄) B + ȳ of a fitted PLS."""
+    return (x - fit.x_mean) @ fit.coef + fit.y_mean
+
+
+@partial(jax.jit, static_argnames=("n_components",))
+def pls_cv_predict(
+    x: jax.Array, y: jax.Array, train_idx: jax.Array, test_idx: jax.Array, n_components: int = 25
+) -> tuple[jax.Array, jax.Array]:
+    """Held-out predictions of one PLS fit per split.
+
+    Args: ``x`` (n, d), ``y`` (n, m), ``train_idx`` (S, n_train), ``test_idx`` (S, n_test).
+    Returns ``(predictions (S, n_test, m), score_sqnorms (S, n_components))``.
+    """
+    x_full_mean = jnp.mean(x, axis=0)
+    y_full_mean = jnp.mean(y, axis=0)
+    x0 = x - x_full_mean
+    fits = _fit_splits(x0, y - y_full_mean, train_idx, n_components)
+    scores = jnp.einsum("snd,sad->sna", x0[test_idx] - fits.x_mean[:, None, :], fits.rotations)
+    pred = jnp.einsum("sna,sam->snm", scores, fits.y_loadings)
+    return pred + (fits.y_mean + y_full_mean)[:, None, :], fits.score_sqnorms

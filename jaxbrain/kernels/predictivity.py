@@ -1,0 +1,230 @@
+"""Cross-validated neural predictivity (DESIGN §4), for one layer or a stack of layers.
+
+Per split: fit the mapping (PLS or ridge) on the training stimuli, predict the held-out ones,
+Pearson r per neuroid; the split's score is the median over neuroids (NaN neuroids — constant
+target or prediction — are counted and left out of the median, as xarray's median does);
+the layer's score is the mean over splits and its error the standard deviation over splits
+(ddof 0) / √splits.
+
+``score_layers`` is the pure, jit-compiled kernel (vmapped over a leading layer axis);
+``neural_predictivity`` is the checked entry point: it validates inputs with clear
+``ValueError``s, shards the layer axis over a device mesh when given one, and checks that the
+PLS did not run past the rank of X.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxbrain.kernels.pls import pls_cv_predict
+from jaxbrain.kernels.ridge import ridge_cv_predict
+from jaxbrain.kernels.splits import Splits
+from jaxbrain.kernels.stats import nanmedian_and_count, pearson
+
+MAPPINGS = ("pls", "ridge")
+DEFAULT_ALPHAS = np.logspace(-3, 7, 21)
+# A PLS component whose score norm² falls below this fraction of the first one means the
+# deflated X is numerically zero: X's rank ran out before n_components.
+_RANK_TOL_FACTOR = 1e3
+
+
+class PredictivityResult(NamedTuple):
+    """Scores of one layer (scalars) or of a stack of layers (leading layer axis)."""
+
+    score: jax.Array  # mean over splits of the per-split median r
+    error: jax.Array  # std over splits (ddof 0) / sqrt(n_splits)
+    per_split: jax.Array  # (..., S) median r over neuroids
+    per_neuroid: jax.Array  # (..., S, m) held-out Pearson r per neuroid
+    n_nan: jax.Array  # (..., S) neuroids with undefined r per split
+    fit_info: jax.Array  # PLS: (..., S, n_components) score norms²; ridge: (..., S, m) alphas
+
+
+def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components):
+    if mapping == "pls":
+        pred, info = pls_cv_predict(x, y, train_idx, test_idx, n_components)
+    else:
+        pred, info = ridge_cv_predict(x, y, train_idx, test_idx, alphas)
+    r = jax.vmap(pearson)(pred, y[test_idx])  # (S, m)
+    per_split, n_nan = nanmedian_and_count(r)
+    n_splits = per_split.shape[-1]
+    score = jnp.mean(per_split)
+    error = jnp.std(per_split) / jnp.sqrt(n_splits)
+    return PredictivityResult(score, error, per_split, r, n_nan, info)
+
+
+@partial(jax.jit, static_argnames=("mapping", "n_components", "layer_batch"))
+def score_layers(
+    xs: jax.Array,
+    y: jax.Array,
+    train_idx: jax.Array,
+    test_idx: jax.Array,
+    alphas: jax.Array | None = None,
+    mapping: str = "pls",
+    n_components: int = 25,
+    layer_batch: int = 1,
+) -> PredictivityResult:
+    """Pure kernel: score a stack of layers ``xs`` (L, n, d) against ``y`` (n, m).
+
+    No input checks (see :func:`neural_predictivity`).  Layers run one after another inside
+    one compiled loop (``lax.map``): on CPU that is ~1.4x faster than ``vmap``, whose batch
+    dimension pushes XLA's dots onto slower paths, and memory stays at one layer's working
+    set.  ``layer_batch > 1`` vmaps that many layers per step (worth trying on accelerators).
+    """
+    alphas = jnp.asarray(DEFAULT_ALPHAS if alphas is None else alphas, xs.dtype)
+
+    def one(x):
+        return _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components)
+
+    if layer_batch == 1:
+        return jax.lax.map(one, xs)
+    return jax.lax.map(one, xs, batch_size=layer_batch)
+
+
+@lru_cache(maxsize=32)
+def _sharded_scorer(mapping: str, n_components: int, mesh: Mesh):
+    """``score_layers`` with the layer axis split over the mesh's first axis: every device
+    scores its own block of layers; nothing but the inputs is communicated.  Cached so that
+    repeated calls reuse one compiled program."""
+    spec = PartitionSpec(mesh.axis_names[0])
+    replicated = PartitionSpec()
+    local = partial(score_layers, mapping=mapping, n_components=n_components)
+    return jax.jit(
+        jax.shard_map(
+            local,
+            mesh=mesh,
+            in_specs=(spec, replicated, replicated, replicated, replicated),
+            out_specs=spec,
+            check_vma=False,  # per-device loops over local layers; nothing is reduced across
+        )
+    )
+
+
+def neural_predictivity(
+    x,
+    y,
+    splits: Splits,
+    mapping: str = "pls",
+    *,
+    n_components: int = 25,
+    alphas=None,
+    mesh: Mesh | None = None,
+    layer_batch: int = 1,
+) -> PredictivityResult:
+    """Cross-validated predictivity of ``y`` (n, m) from one layer ``x`` (n, d) or a stack
+    of layers (L, n, d), with the splits' stacked train/test indices.
+
+    ``mapping``: ``"pls"`` (``n_components``) or ``"ridge"`` (``alphas`` grid, alpha per
+    neuroid by leave-one-out; a single alpha is a fixed-alpha ridge).  ``mesh``: shard the
+    layer axis over the mesh's first axis.  Raises ``ValueError`` naming the problem for
+    non-finite data, mismatched shapes, impossible splits or too many PLS components.
+    ``layer_batch``: layers scored together per step of the layer loop (see ``score_layers``).
+    """
+    x = jnp.asarray(x)
+    y = jnp.asarray(y, dtype=x.dtype)
+    single = x.ndim == 2
+    xs = x[None] if single else x
+    y = y[:, None] if y.ndim == 1 else y
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            "activations must be (stimuli, features) or (layers, stimuli, features), "
+            f"got shape {x.shape}"
+        )
+    train_idx, test_idx = _check_inputs(xs, y, splits, mapping, n_components)
+    if alphas is not None or mapping == "ridge":
+        alphas = _check_alphas(DEFAULT_ALPHAS if alphas is None else alphas)
+
+    n_layers = xs.shape[0]
+    if mesh is None:
+        result = score_layers(xs, y, train_idx, test_idx, alphas, mapping, n_components,
+                              layer_batch)
+    else:
+        scorer = _sharded_scorer(mapping, n_components, mesh)
+        alphas = jnp.asarray(DEFAULT_ALPHAS if alphas is None else alphas, xs.dtype)
+        result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
+        result = jax.tree.map(lambda a: a[:n_layers], result)
+    if mapping == "pls":
+        _check_pls_rank(result.fit_info, n_components)
+    return jax.tree.map(lambda a: a[0], result) if single else result
+
+
+def _check_inputs(xs, y, splits, mapping, n_components):
+    if mapping not in MAPPINGS:
+        raise ValueError(f"unknown mapping {mapping!r}; expected one of {MAPPINGS}")
+    if y.ndim != 2:
+        raise ValueError(f"targets must be (stimuli, neuroids), got shape {y.shape}")
+    n = xs.shape[1]
+    if y.shape[0] != n:
+        raise ValueError(
+            f"row count mismatch: activations have {n} stimuli but targets have {y.shape[0]}"
+        )
+    bad_layers = np.flatnonzero(~np.asarray(jnp.all(jnp.isfinite(xs), axis=(1, 2))))
+    if bad_layers.size:
+        raise ValueError(
+            f"activations contain NaN or infinite values (layer indices {bad_layers[:10].tolist()})"
+        )
+    bad_targets = np.flatnonzero(~np.asarray(jnp.all(jnp.isfinite(y), axis=0)))
+    if bad_targets.size:
+        raise ValueError(
+            "targets contain NaN or infinite values (neuroid columns "
+            f"{bad_targets[:10].tolist()})"
+        )
+    train_idx = np.asarray(splits.train)
+    test_idx = np.asarray(splits.test)
+    if train_idx.ndim != 2 or test_idx.ndim != 2 or train_idx.shape[0] != test_idx.shape[0]:
+        raise ValueError(
+            f"splits must be stacked (n_splits, n_train) / (n_splits, n_test) index arrays, "
+            f"got {train_idx.shape} / {test_idx.shape}"
+        )
+    if max(train_idx.max(), test_idx.max()) >= n or min(train_idx.min(), test_idx.min()) < 0:
+        raise ValueError(f"split indices out of range for {n} stimuli")
+    n_train, n_test = train_idx.shape[1], test_idx.shape[1]
+    if n_train < 3 or n_test < 3:
+        raise ValueError(
+            f"too few stimuli per split: {n_train} training / {n_test} test stimuli "
+            "(a held-out Pearson r needs at least 3 test stimuli)"
+        )
+    if mapping == "pls":
+        rank_limit = min(n_train - 1, xs.shape[2])
+        if not 1 <= n_components <= rank_limit:
+            raise ValueError(
+                f"n_components={n_components} is larger than the rank allows: at most "
+                f"min(n_train - 1, n_features) = min({n_train - 1}, {xs.shape[2]}) = {rank_limit}"
+            )
+    return jnp.asarray(train_idx), jnp.asarray(test_idx)
+
+
+def _check_alphas(alphas) -> np.ndarray:
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(
+        alphas <= 0
+    ):
+        raise ValueError(f"ridge alphas must be a non-empty 1-D grid of positive numbers: {alphas}")
+    return alphas
+
+
+def _check_pls_rank(score_sqnorms, n_components):
+    tts = np.asarray(score_sqnorms)  # (L, S, A)
+    eps = np.finfo(tts.dtype).eps
+    null = tts < tts[..., :1] * (_RANK_TOL_FACTOR * eps) ** 2
+    if null.any():
+        layer, split, comp = np.argwhere(null)[0]
+        raise ValueError(
+            f"n_components={n_components} is larger than the rank of the activations allows: "
+            f"component {comp + 1} has numerically zero X scores (layer {layer}, split {split}); "
+            f"use at most {comp} components"
+        )
+
+
+def _shard_layers(xs, mesh: Mesh):
+    axis = mesh.axis_names[0]
+    n_dev = mesh.shape[axis]
+    pad = (-xs.shape[0]) % n_dev
+    if pad:  # repeat the last layer so every device gets a full block; sliced off afterwards
+        xs = jnp.concatenate([xs, jnp.repeat(xs[-1:], pad, axis=0)])
+    return jax.device_put(xs, NamedSharding(mesh, PartitionSpec(axis)))

@@ -1,0 +1,97 @@
+"""Cross-validation index generation as stacked, static-shape index arrays.
+
+Splits are generated on the host with scikit-learn (so they are *identical* to the ones the
+Brain-Score reference code draws, RNG included) and stacked into ``(n_splits, n_train)`` /
+``(n_splits, n_test)`` integer arrays: every split has the same sizes, so one compiled kernel
+serves all of them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+
+class Splits(NamedTuple):
+    """Stacked train/test row indices, one row per split."""
+
+    train: np.ndarray  # (n_splits, n_train) int32
+    test: np.ndarray  # (n_splits, n_test) int32
+
+    @property
+    def n_splits(self) -> int:
+        return self.train.shape[0]
+
+
+def _stack(split_iter) -> Splits:
+    train, test = zip(*split_iter, strict=True)
+    return Splits(np.stack(train).astype(np.int32), np.stack(test).astype(np.int32))
+
+
+def stratified_shuffle_splits(
+    labels, n_splits: int = 10, train_size: float = 0.9, seed: int = 1
+) -> Splits:
+    """``StratifiedShuffleSplit(n_splits, train_size, random_state=seed)`` on ``labels``.
+
+    ``labels`` are the stratification values (e.g. ``object_name``) of the stimuli in the
+    targets' row order.  ``labels=None`` gives plain ``ShuffleSplit`` splits; pass the number
+    of stimuli through :func:`shuffle_splits` in that case.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"stratification labels must be 1-D, got shape {labels.shape}")
+    n = labels.shape[0]
+    _check_sizes(n, n_splits, train_size)
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        rare = classes[counts < 2][:5].tolist()
+        raise ValueError(
+            f"too few stimuli for stratified splits: stratification classes {rare} have a "
+            "single stimulus (each class needs at least 2)"
+        )
+    n_train = int(np.floor(train_size * n))
+    if min(n_train, n - n_train) < classes.size:
+        raise ValueError(
+            f"too few stimuli for stratified splits: {n} stimuli with train_size={train_size} "
+            f"give {n_train} training and {n - n_train} test stimuli, but each side needs one "
+            f"per class ({classes.size} stratification classes)"
+        )
+    splitter = StratifiedShuffleSplit(n_splits=n_splits, train_size=train_size, random_state=seed)
+    try:
+        return _stack(splitter.split(np.zeros(n), labels))
+    except ValueError as err:  # sklearn's own size checks, e.g. fewer test rows than classes
+        raise ValueError(
+            f"cannot draw {n_splits} stratified splits (train_size={train_size}) from {n} "
+            f"stimuli in {classes.size} classes: {err}"
+        ) from err
+
+
+def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: int = 1) -> Splits:
+    """Unstratified ``ShuffleSplit(n_splits, train_size, random_state=seed)`` over ``n`` rows."""
+    _check_sizes(n, n_splits, train_size)
+    splitter = ShuffleSplit(n_splits=n_splits, train_size=train_size, random_state=seed)
+    return _stack(splitter.split(np.zeros(n)))
+
+
+def split_half_splits(n_repetitions: int, n_splits: int = 10, seed: int = 1) -> Splits:
+    """Random halves of the repetition indices (DESIGN §4 ceiling): ShuffleSplit(train_size=.5)."""
+    if n_repetitions < 2:
+        raise ValueError(
+            f"a split-half ceiling needs at least 2 repetitions per stimulus, got {n_repetitions}"
+        )
+    return shuffle_splits(n_repetitions, n_splits=n_splits, train_size=0.5, seed=seed)
+
+
+def _check_sizes(n: int, n_splits: int, train_size: float) -> None:
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    if not 0.0 < train_size < 1.0:
+        raise ValueError(f"train_size must be a fraction in (0, 1), got {train_size}")
+    n_train = int(np.floor(train_size * n))
+    if n_train < 2 or n - n_train < 1:
+        raise ValueError(
+            f"too few stimuli for the requested splits: {n} stimuli with train_size={train_size} "
+            f"give {n_train} training and {n - n_train} test stimuli (need >= 2 and >= 1)"
+        )

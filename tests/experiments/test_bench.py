@@ -1,0 +1,24 @@
+"""The bench runs end to end (small sizes) and its two scores agree; no timing asserted."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_and_agrees_with_sklearn(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, "-m", "experiments.bench", "--quick", f"--json_out={out}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures = json.loads(out.read_text())
+    single = figures["single_layer"]
+    assert single["abs_difference"] <= 1e-3
+    for key in ("jaxbrain_s_per_layer", "sklearn_s_per_layer", "speedup", "numpy_matmul_gflops"):
+        assert single[key] > 0
+    assert figures["layer_stack"]["layers_per_second"] > 0
