@@ -140,3 +140,17 @@ def test_other_bad_arguments(data):
     tiny = stratified_shuffle_splits(np.repeat(np.arange(2), 5), n_splits=2, train_size=0.8)
     with pytest.raises(ValueError, match="too few stimuli per split"):
         neural_predictivity(x[:10], y[:10], tiny)
+
+
+@pytest.mark.parametrize("mapping", ["pls", "ridge"])
+def test_single_neuroid_as_1d_target(data, mapping):
+    x, y, splits = data
+    one = neural_predictivity(x, y[:, 4], splits, mapping, n_components=5)
+    assert one.per_neuroid.shape == (5, 1)
+    np.testing.assert_allclose(one.per_split, one.per_neuroid[:, 0])
+    if mapping == "pls":  # a one-column PLS is PLS1; compare with scikit-learn converged
+        expected = protocol(
+            x, y[:, 4:5], splits,
+            lambda: PLSRegression(5, scale=False, tol=1e-15, max_iter=100_000),
+        )
+        np.testing.assert_allclose(one.per_split, expected, atol=1e-6)
