@@ -2,6 +2,7 @@
 
     python -m experiments.bench            # the full bench (about 2 minutes on 2 cores)
     python -m experiments.bench --quick    # small sizes, seconds (used by the tests)
+    python -m experiments.bench --ridge    # also ridge vs RidgeCV on the part-1 layer (~3 min)
 
 Part 1 scores one synthetic layer (3200 stimuli × 2048 features → 168 neuroids, 64 object
 labels, 10 stratified splits, PLS-25) with (a) jaxbrain and (b) scikit-learn's PLSRegression
@@ -9,6 +10,8 @@ in the Brain-Score protocol (fit per split, Pearson per neuroid, median, mean), 
 scores, their difference, seconds per layer, the speed ratio and the achieved GFLOP/s next to
 a numpy matmul measured in the same run.  Part 2 scores a stack of 64 layers of 3200 × 1024
 in one call and reports layers per second, against scikit-learn on one layer of that width.
+With ``--ridge``, part 3 scores the part-1 layer with ridge (21 alphas, alpha per neuroid by
+leave-one-out) against ``RidgeCV(alphas, alpha_per_target=True)`` in the same protocol.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import RidgeCV
 
-from jaxbrain.kernels import neural_predictivity, stratified_shuffle_splits
+from jaxbrain.kernels import DEFAULT_ALPHAS, neural_predictivity, stratified_shuffle_splits
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Small sizes (seconds), for smoke tests.")
 flags.DEFINE_integer("n_components", 25, "PLS components.")
+flags.DEFINE_bool("ridge", False, "Also compare ridge with scikit-learn's RidgeCV.")
 flags.DEFINE_string("json_out", None, "Also write the figures to this JSON file.")
 
 
@@ -44,12 +49,11 @@ def synthetic_layer(rng, n, d, m, n_objects, n_latent=64):
     return x.astype(np.float32), y.astype(np.float32), labels
 
 
-def sklearn_protocol(x, y, splits, n_components):
-    """Brain-Score's PLS predictivity with scikit-learn: per split fit, r per neuroid, median."""
+def sklearn_protocol(x, y, splits, make_model):
+    """Brain-Score's predictivity with scikit-learn: per split fit, r per neuroid, median."""
     per_split = []
     for train, test in zip(splits.train, splits.test, strict=True):
-        model = PLSRegression(n_components=n_components, scale=False)
-        pred = model.fit(x[train], y[train]).predict(x[test])
+        pred = make_model().fit(x[train], y[train]).predict(x[test])
         yt = y[test]
         pc, yc = pred - pred.mean(0), yt - yt.mean(0)
         r = (pc * yc).sum(0) / np.sqrt((pc**2).sum(0) * (yc**2).sum(0))
@@ -85,6 +89,34 @@ def numpy_matmul_gflops(n, d):
     return 2 * n * d * d / ((time.perf_counter() - start) / 3) / 1e9
 
 
+def ridge_part(x, y, splits):
+    """Ridge (alpha per neuroid by LOO over 21 alphas), jaxbrain vs scikit-learn's RidgeCV."""
+    start = time.perf_counter()
+    neural_predictivity(x, y, splits, "ridge")
+    compile_s = time.perf_counter() - start
+    result, jax_s = timed(lambda: neural_predictivity(x, y, splits, "ridge"))
+    start = time.perf_counter()
+    sk_score = sklearn_protocol(
+        x, y, splits, lambda: RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True)
+    )
+    sk_s = time.perf_counter() - start
+    figures = {
+        "jaxbrain_score": float(result.score),
+        "sklearn_score": sk_score,
+        "abs_difference": abs(float(result.score) - sk_score),
+        "jaxbrain_s_per_layer": jax_s,
+        "jaxbrain_compile_s": compile_s - jax_s,
+        "sklearn_s_per_layer": sk_s,
+        "speedup": sk_s / jax_s,
+    }
+    print("== ridge, same layer: 21 alphas, alpha per neuroid by leave-one-out")
+    print(f"score    jaxbrain {figures['jaxbrain_score']:.6f}   scikit-learn {sk_score:.6f}   "
+          f"|diff| {figures['abs_difference']:.2e}")
+    print(f"s/layer  jaxbrain {jax_s:.3f}   scikit-learn {sk_s:.2f}   "
+          f"ratio {figures['speedup']:.1f}x")
+    return figures
+
+
 def main(argv):
     del argv
     quick = FLAGS.quick
@@ -104,7 +136,8 @@ def main(argv):
         lambda: neural_predictivity(x, y, splits, "pls", n_components=n_comp), repeats=3
     )
     start = time.perf_counter()
-    sk_score = sklearn_protocol(x, y, splits, n_comp)
+    sk_pls = lambda: PLSRegression(n_components=n_comp, scale=False)  # noqa: E731
+    sk_score = sklearn_protocol(x, y, splits, sk_pls)
     sk_s = time.perf_counter() - start
     flops = pls_flops(n, d, m, 10, splits.train.shape[1], n_comp)
     peak = numpy_matmul_gflops(n, d)
@@ -136,7 +169,7 @@ def main(argv):
     score_stack = lambda: neural_predictivity(xs, y, splits, "pls", n_components=n_comp)  # noqa: E731
     stack_result, stack_s = timed(score_stack)
     start = time.perf_counter()
-    sklearn_protocol(np.asarray(xs[0]), y, splits, n_comp)
+    sklearn_protocol(np.asarray(xs[0]), y, splits, sk_pls)
     sk_layer_s = time.perf_counter() - start
     figures["layer_stack"] = {
         "shape": [stack_layers, n, stack_d, m],
@@ -150,6 +183,8 @@ def main(argv):
     print(f"== {stack_layers} layers x {n} x {stack_d} -> {m} in one call")
     print(f"layers/s jaxbrain {s['layers_per_second']:.2f}   scikit-learn "
           f"{1 / sk_layer_s:.3f}   ratio {s['speedup']:.0f}x")
+    if FLAGS.ridge:
+        figures["ridge_single_layer"] = ridge_part(x, y, splits)
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:
             json.dump(figures, f, indent=2)

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 
 from jaxbrain.kernels.linalg import deflate_gram, leading_eigenvector
 
+_GRAM_REFRESH = 64.0  # rebuild the Gram exactly after it shrank this much (see component)
+
 
 class PLSFit(NamedTuple):
     """A fitted PLS mapping: prediction = (x - x_mean) @ coef + y_mean."""
@@ -79,11 +81,12 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
     )  # (S, m, d): (centred training XᵀY)ᵀ per split, down-dated from the full data
 
     right = m <= d  # take the singular vector from the smaller Gram
-    gram = (
-        jnp.einsum("smd,skd->smk", cross, cross)
-        if right
-        else jnp.einsum("smd,sme->sde", cross, cross)
-    )
+
+    def exact_gram(p_scaled, load_y):
+        deflated = cross - jnp.einsum("sam,sad->smd", load_y, p_scaled)  # Sₖᵀ, (S, m, d)
+        if right:
+            return jnp.einsum("smd,skd->smk", deflated, deflated)
+        return jnp.einsum("smd,sme->sde", deflated, deflated)
 
     # S₀ stays read-only; the deflated Sₖ = S₀ − P̃ₖ Qₖᵀ (P̃ = tt·p) is applied in factored
     # form, so no m×d matrix is rewritten per component.  Products are per-split matvecs
@@ -95,7 +98,7 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
         return _mv(cross, v) - _vm(_mv(p_scaled, v), load_y)
 
     def component(carry, k):
-        gram, rot, load_x, p_scaled, load_y = carry
+        gram, gram_ref, rot, load_x, p_scaled, load_y = carry
         if right:
             w = s_times(jax.vmap(leading_eigenvector)(gram), p_scaled, load_y)
         else:
@@ -119,11 +122,20 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
         load_x = load_x.at[:, k].set(p)
         p_scaled = p_scaled.at[:, k].set(tt[:, None] * p)
         load_y = load_y.at[:, k].set(q)
-        return (gram, rot, load_x, p_scaled, load_y), tt
+        # Rank-2 updates carry rounding error of order eps·‖G‖ of the last exact Gram; once
+        # deflation has shrunk the Gram 64-fold, rebuild it from Sₖ so that the error stays
+        # within 64 eps of the current Gram (float32 would otherwise drift on late components).
+        trace = jnp.trace(gram, axis1=1, axis2=2)
+        stale = jnp.any(trace * _GRAM_REFRESH < gram_ref)
+        gram = jax.lax.cond(stale, exact_gram, lambda *_: gram, p_scaled, load_y)
+        gram_ref = jnp.where(stale, jnp.trace(gram, axis1=1, axis2=2), gram_ref)
+        return (gram, gram_ref, rot, load_x, p_scaled, load_y), tt
 
     zeros_d = jnp.zeros((n_splits, n_components, d), dtype)
-    init = (gram, zeros_d, zeros_d, zeros_d, jnp.zeros((n_splits, n_components, m), dtype))
-    (_, rot, _, _, load_y), tts = jax.lax.scan(component, init, jnp.arange(n_components))
+    zeros_m = jnp.zeros((n_splits, n_components, m), dtype)
+    gram = exact_gram(zeros_d, zeros_m)
+    init = (gram, jnp.trace(gram, axis1=1, axis2=2), zeros_d, zeros_d, zeros_d, zeros_m)
+    (_, _, rot, _, _, load_y), tts = jax.lax.scan(component, init, jnp.arange(n_components))
     return _SplitFits(x_mean, y_mean, rot, load_y, tts.T)
 
 

@@ -126,18 +126,19 @@ def neural_predictivity(
     ``layer_batch``: layers scored together per step of the layer loop (see ``score_layers``).
     """
     x = jnp.asarray(x)
-    y = jnp.asarray(y, dtype=x.dtype)
-    single = x.ndim == 2
-    xs = x[None] if single else x
-    y = y[:, None] if y.ndim == 1 else y
     if x.ndim not in (2, 3):
         raise ValueError(
             "activations must be (stimuli, features) or (layers, stimuli, features), "
             f"got shape {x.shape}"
         )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    y = jnp.asarray(y, dtype=x.dtype)
+    single = x.ndim == 2
+    xs = x[None] if single else x
+    y = y[:, None] if y.ndim == 1 else y
     train_idx, test_idx = _check_inputs(xs, y, splits, mapping, n_components)
-    if alphas is not None or mapping == "ridge":
-        alphas = _check_alphas(DEFAULT_ALPHAS if alphas is None else alphas)
+    alphas = jnp.asarray(_check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
 
     n_layers = xs.shape[0]
     if mesh is None:
@@ -145,7 +146,6 @@ def neural_predictivity(
                               layer_batch)
     else:
         scorer = _sharded_scorer(mapping, n_components, mesh)
-        alphas = jnp.asarray(DEFAULT_ALPHAS if alphas is None else alphas, xs.dtype)
         result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
         result = jax.tree.map(lambda a: a[:n_layers], result)
     if mapping == "pls":
