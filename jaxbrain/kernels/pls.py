@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from jaxbrain.kernels.linalg import deflate_gram, leading_eigenvector
 
-_GRAM_REFRESH = 64.0  # rebuild the Gram exactly after it shrank this much (see component)
+_GRAM_REFRESH = 256.0  # rebuild the Gram exactly after it shrank this much (see component)
 
 
 class PLSFit(NamedTuple):
@@ -123,8 +123,8 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
         p_scaled = p_scaled.at[:, k].set(tt[:, None] * p)
         load_y = load_y.at[:, k].set(q)
         # Rank-2 updates carry rounding error of order eps·‖G‖ of the last exact Gram; once
-        # deflation has shrunk the Gram 64-fold, rebuild it from Sₖ so that the error stays
-        # within 64 eps of the current Gram (float32 would otherwise drift on late components).
+        # deflation has shrunk the Gram 256-fold, rebuild it from Sₖ so that the error stays
+        # within 256 eps of the current Gram (float32 would otherwise drift on late components).
         trace = jnp.trace(gram, axis1=1, axis2=2)
         stale = jnp.any(trace * _GRAM_REFRESH < gram_ref)
         gram = jax.lax.cond(stale, exact_gram, lambda *_: gram, p_scaled, load_y)
