@@ -4,7 +4,8 @@
 Formulation (why it is fast).  NIPALS deflates X by each score t and takes the next weight as
 the leading left singular vector of the deflated cross-covariance XₖᵀY.  Because deflated X is
 orthogonal to earlier scores, only the d×m matrix Sₖ = XₖᵀY needs deflating
-(Sₖ₊₁ = Sₖ − ttₖ pₖ qₖᵀ, kept in factored form), plus its m×m Gram (rank-2 update); X
+(Sₖ₊₁ = Sₖ − ttₖ pₖ qₖᵀ, kept in factored form), plus its m×m Gram (rank-2 updates, rebuilt
+exactly from Sₖ whenever it has shrunk 256-fold, which keeps float32 accurate); X
 itself is only read to form t = Xc r and p = Xcᵀ t / tᵀt.  For cross-validation the splits
 advance together: one product X @ [r₁ … r_S] serves every split (rows outside a split's
 training set are masked), and the full-data XᵀY is computed once and down-dated by each

@@ -11,7 +11,8 @@ import pytest
 def test_quick_bench_runs_and_agrees_with_sklearn(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run(
-        [sys.executable, "-m", "experiments.bench", "--quick", f"--json_out={out}"],
+        [sys.executable, "-m", "experiments.bench", "--quick", "--ridge",
+         "--wide_features=900", f"--json_out={out}"],
         check=True,
         capture_output=True,
         text=True,
@@ -22,3 +23,7 @@ def test_quick_bench_runs_and_agrees_with_sklearn(tmp_path):
     for key in ("jaxbrain_s_per_layer", "sklearn_s_per_layer", "speedup", "numpy_matmul_gflops"):
         assert single[key] > 0
     assert figures["layer_stack"]["layers_per_second"] > 0
+    assert figures["ridge_single_layer"]["abs_difference"] <= 1e-3
+    wide = figures["wide_layer"]
+    assert wide["shape"] == [640, 900, 24] and wide["sklearn_splits_run"] == 1
+    assert wide["abs_difference"] <= 1e-3
