@@ -71,17 +71,26 @@ def stratified_shuffle_splits(
 def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: int = 1) -> Splits:
     """Unstratified ``ShuffleSplit(n_splits, train_size, random_state=seed)`` over ``n`` rows."""
     _check_sizes(n, n_splits, train_size)
-    splitter = ShuffleSplit(n_splits=n_splits, train_size=train_size, random_state=seed)
-    return _stack(splitter.split(np.zeros(n)))
+    return _shuffle(n, n_splits, train_size, seed)
 
 
 def split_half_splits(n_repetitions: int, n_splits: int = 10, seed: int = 1) -> Splits:
-    """Random halves of the repetition indices (DESIGN §4 ceiling): ShuffleSplit(train_size=.5)."""
+    """Random halves of the repetition indices (DESIGN §4 ceiling): ShuffleSplit(train_size=.5).
+
+    With an odd count the first half is the smaller one (3 repetitions: 1 vs 2), as
+    scikit-learn sizes it."""
     if n_repetitions < 2:
         raise ValueError(
             f"a split-half ceiling needs at least 2 repetitions per stimulus, got {n_repetitions}"
         )
-    return shuffle_splits(n_repetitions, n_splits=n_splits, train_size=0.5, seed=seed)
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    return _shuffle(n_repetitions, n_splits, 0.5, seed)
+
+
+def _shuffle(n: int, n_splits: int, train_size: float, seed: int) -> Splits:
+    splitter = ShuffleSplit(n_splits=n_splits, train_size=train_size, random_state=seed)
+    return _stack(splitter.split(np.zeros(n)))
 
 
 def _check_sizes(n: int, n_splits: int, train_size: float) -> None:

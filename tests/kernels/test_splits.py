@@ -47,3 +47,9 @@ def test_too_few_stimuli_is_a_clear_error():
 def test_split_half_needs_repetitions():
     with pytest.raises(ValueError, match="at least 2 repetitions"):
         split_half_splits(1)
+
+
+@pytest.mark.parametrize("n_reps,sizes", [(2, (1, 1)), (3, (1, 2))])
+def test_split_half_of_few_repetitions(n_reps, sizes):
+    halves = split_half_splits(n_reps)
+    assert (halves.train.shape[1], halves.test.shape[1]) == sizes

@@ -1,0 +1,24 @@
+"""Neural data: assemblies (labelled recordings) and readers for Brain-Score's file layouts."""
+
+from jaxbrain.data.assemblies import (
+    Repetitions,
+    align,
+    average_repetitions,
+    repetitions,
+    select_region,
+    time_window,
+    validate,
+)
+from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set
+
+__all__ = [
+    "Repetitions",
+    "align",
+    "average_repetitions",
+    "read_assembly",
+    "read_stimulus_set",
+    "repetitions",
+    "select_region",
+    "time_window",
+    "validate",
+]

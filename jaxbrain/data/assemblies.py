@@ -1,0 +1,163 @@
+"""Neural assemblies: labelled recordings as plain ``xarray.DataArray``s.
+
+An assembly has dims ``presentation`` × ``neuroid`` (× ``time_bin``), with coordinates along
+each dim: ``stimulus_id`` (and e.g. ``repetition``, ``object_name``) on presentations,
+``neuroid_id`` and ``region`` on neuroids, ``time_bin_start`` / ``time_bin_end`` (ms) on time
+bins.  No subclass and no MultiIndex: plain coordinates survive any xarray version, and they
+are exactly what Brain-Score writes to disk.  The operations here turn an assembly into the
+static-shape arrays the kernels take: trial-averaged targets, repetitions for ceilings, rows
+aligned to activations.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import xarray as xr
+
+PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
+
+
+def validate(assembly: xr.DataArray, source: str = "assembly") -> xr.DataArray:
+    """Check dims and required coordinates; return the assembly (for chaining)."""
+    dims = set(assembly.dims)
+    if not {PRESENTATION, NEUROID} <= dims or not dims <= {PRESENTATION, NEUROID, TIME_BIN}:
+        raise ValueError(
+            f"{source}: dims must be presentation x neuroid [x time_bin], got {assembly.dims}"
+        )
+    required = {"stimulus_id": PRESENTATION, "neuroid_id": NEUROID}
+    if TIME_BIN in dims:
+        required |= {"time_bin_start": TIME_BIN, "time_bin_end": TIME_BIN}
+    for coord, dim in required.items():
+        if coord not in assembly.coords:
+            raise ValueError(f"{source}: missing coordinate {coord!r} along {dim!r}")
+        if assembly[coord].dims != (dim,):
+            raise ValueError(
+                f"{source}: coordinate {coord!r} must lie along {dim!r}, "
+                f"got dims {assembly[coord].dims}"
+            )
+    return assembly
+
+
+def select_region(assembly: xr.DataArray, region: str) -> xr.DataArray:
+    """Neuroids of one region (``region`` coordinate)."""
+    if "region" not in assembly.coords:
+        raise ValueError("assembly has no 'region' coordinate along 'neuroid'")
+    keep = np.asarray(assembly["region"].values) == region
+    if not keep.any():
+        present = sorted(set(np.asarray(assembly["region"].values).tolist()))
+        raise ValueError(f"no neuroids in region {region!r}; regions present: {present}")
+    return assembly.isel({NEUROID: keep})
+
+
+def time_window(assembly: xr.DataArray, start_ms: float, end_ms: float) -> xr.DataArray:
+    """Average the time bins that lie inside [start_ms, end_ms]; drops the time_bin dim.
+
+    An assembly without a time_bin dim is returned unchanged (already one window).
+    """
+    if TIME_BIN not in assembly.dims:
+        return assembly
+    starts = np.asarray(assembly["time_bin_start"].values, dtype=float)
+    ends = np.asarray(assembly["time_bin_end"].values, dtype=float)
+    inside = (starts >= start_ms) & (ends <= end_ms)
+    if not inside.any():
+        bins = [f"{s:g}-{e:g}" for s, e in zip(starts, ends, strict=True)]
+        raise ValueError(
+            f"no time bin lies inside the window {start_ms:g}-{end_ms:g} ms; bins: {bins}"
+        )
+    return assembly.isel({TIME_BIN: inside}).mean(TIME_BIN, keep_attrs=True)
+
+
+def _stimulus_groups(assembly: xr.DataArray):
+    ids = np.asarray(assembly["stimulus_id"].values)
+    unique, inverse = np.unique(ids, return_inverse=True)  # sorted by stimulus_id
+    return unique, inverse
+
+
+def average_repetitions(assembly: xr.DataArray) -> xr.DataArray:
+    """Mean over the presentations of each stimulus: one row per stimulus, sorted by
+    ``stimulus_id``.  Presentation coordinates that are constant within every stimulus
+    (``object_name``, ...) are kept; per-trial ones (``repetition``) are dropped."""
+    assembly = _single_window(assembly)
+    unique, inverse = _stimulus_groups(assembly)
+    data = np.asarray(assembly.transpose(PRESENTATION, NEUROID).values, dtype=np.float64)
+    counts = np.bincount(inverse, minlength=unique.size)
+    sums = np.zeros((unique.size, data.shape[1]))
+    np.add.at(sums, inverse, data)
+    first = np.zeros(unique.size, dtype=int)
+    first[inverse[::-1]] = np.arange(inverse.size)[::-1]  # first presentation of each stimulus
+    coords = {"stimulus_id": (PRESENTATION, unique)}
+    for name, coord in assembly.coords.items():
+        if coord.dims == (PRESENTATION,) and name != "stimulus_id":
+            values = np.asarray(coord.values)
+            if np.array_equal(values, values[first][inverse]):
+                coords[name] = (PRESENTATION, values[first])
+        elif coord.dims == (NEUROID,):
+            coords[name] = (NEUROID, np.asarray(coord.values))
+    return xr.DataArray(
+        sums / counts[:, None], dims=(PRESENTATION, NEUROID), coords=coords,
+        attrs=dict(assembly.attrs),
+    )
+
+
+class Repetitions(NamedTuple):
+    """Trials arranged for split-half ceilings: data[r, s, n] is repetition r of stimulus s."""
+
+    data: np.ndarray  # (n_repetitions, n_stimuli, n_neuroids)
+    stimulus_id: np.ndarray  # (n_stimuli,) sorted
+
+
+def repetitions(assembly: xr.DataArray) -> Repetitions:
+    """Stack the trials of every stimulus; each stimulus must have the same number of trials
+    (ceilings need a static shape), and at least 2."""
+    assembly = _single_window(assembly)
+    unique, inverse = _stimulus_groups(assembly)
+    counts = np.bincount(inverse, minlength=unique.size)
+    if counts.min() != counts.max():
+        fewest = unique[counts == counts.min()][:5].tolist()
+        raise ValueError(
+            f"stimuli have unequal numbers of repetitions ({counts.min()} to {counts.max()}); "
+            f"e.g. {fewest} have {counts.min()}: a split-half ceiling needs equal counts"
+        )
+    if counts.min() < 2:
+        raise ValueError(
+            "the assembly has a single presentation per stimulus: a ceiling needs repetitions"
+        )
+    order = np.argsort(inverse, kind="stable")  # trials grouped by stimulus, in file order
+    data = np.asarray(assembly.transpose(PRESENTATION, NEUROID).values)[order]
+    n_reps = counts[0]
+    stacked = data.reshape(unique.size, n_reps, -1).transpose(1, 0, 2)
+    return Repetitions(np.ascontiguousarray(stacked), unique)
+
+
+def align(targets: xr.DataArray, stimulus_ids, what: str = "activations") -> xr.DataArray:
+    """Rows of trial-averaged ``targets`` in the order of ``stimulus_ids`` (e.g. the row
+    order of an activation matrix).  Both sides must hold the same set of stimuli."""
+    wanted = np.asarray(stimulus_ids)
+    have = np.asarray(targets["stimulus_id"].values)
+    if np.unique(have).size != have.size:
+        raise ValueError("targets have repeated stimulus_ids: average repetitions first")
+    if np.unique(wanted).size != wanted.size:
+        raise ValueError(f"{what} list some stimulus_ids more than once")
+    missing = np.setdiff1d(wanted, have)
+    extra = np.setdiff1d(have, wanted)
+    if missing.size or extra.size:
+        raise ValueError(
+            f"stimulus_id mismatch between {what} and assembly: "
+            f"{missing.size} in {what} but not in the assembly (e.g. {missing[:5].tolist()}), "
+            f"{extra.size} in the assembly but not in {what} (e.g. {extra[:5].tolist()})"
+        )
+    position = {sid: i for i, sid in enumerate(have.tolist())}
+    return targets.isel({PRESENTATION: [position[s] for s in wanted.tolist()]})
+
+
+def _single_window(assembly: xr.DataArray) -> xr.DataArray:
+    if TIME_BIN in assembly.dims:
+        if assembly.sizes[TIME_BIN] != 1:
+            raise ValueError(
+                f"assembly has {assembly.sizes[TIME_BIN]} time bins: select a window first "
+                "(time_window)"
+            )
+        assembly = assembly.isel({TIME_BIN: 0})
+    return assembly

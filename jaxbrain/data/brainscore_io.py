@@ -1,0 +1,109 @@
+"""Read Brain-Score's files as they are on disk, without Brain-Score installed.
+
+Assemblies: NetCDF4 written by brainio's ``write_netcdf`` — MultiIndexes reset so that every
+coordinate is a plain variable along its dim; compressed files hold a Dataset whose one data
+variable is ``data``, uncompressed ones a bare DataArray; extra assemblies may sit in groups.
+Older packages name the stimulus coordinate ``image_id``; it is read as ``stimulus_id``.
+
+Stimulus sets: a CSV with ``stimulus_id`` (legacy ``image_id``) and metadata columns, plus
+the images in a folder or a zip; the CSV's ``filename`` column names each image inside it
+(default: the stimulus id followed by any image extension).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from jaxbrain.data.assemblies import validate
+
+_LEGACY_IDS = {"image_id": "stimulus_id"}
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def read_assembly(path, group: str | None = None) -> xr.DataArray:
+    """Load a Brain-Score assembly (.nc) into memory as a validated DataArray."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such assembly file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, not a NetCDF assembly")
+    try:
+        with xr.open_dataset(path, group=group, engine="netcdf4") as dataset:
+            dataset = dataset.load()
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        where = f" (group {group!r})" if group else ""
+        raise ValueError(
+            f"{path}{where}: cannot read as NetCDF (corrupt or truncated?): {err}"
+        ) from err
+    variables = list(dataset.data_vars)
+    if "data" in variables:
+        name = "data"
+    elif len(variables) == 1:
+        name = variables[0]
+    else:
+        raise ValueError(
+            f"{path}: expected one data variable (brainio writes 'data'), found {variables}"
+        )
+    assembly = dataset[name]
+    assembly = assembly.rename({k: v for k, v in _LEGACY_IDS.items() if k in assembly.coords
+                                and v not in assembly.coords})
+    return validate(assembly, source=str(path))
+
+
+def read_stimulus_set(csv_path, images) -> pd.DataFrame:
+    """Read a stimulus-set CSV and locate every image in ``images`` (a folder or a .zip).
+
+    Returns the metadata with a ``stimulus_path`` column: a file path, or
+    ``zip_path::member`` for images inside a zip.  Missing images are an error naming them.
+    """
+    csv_path, images = Path(csv_path), Path(images)
+    try:
+        table = pd.read_csv(csv_path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{csv_path}: cannot read stimulus-set CSV: {err}") from err
+    table = table.rename(columns={k: v for k, v in _LEGACY_IDS.items()
+                                  if k in table.columns and v not in table.columns})
+    if "stimulus_id" not in table.columns:
+        raise ValueError(f"{csv_path}: no 'stimulus_id' column (columns: {list(table.columns)})")
+    table["stimulus_id"] = table["stimulus_id"].astype(str)
+    if table["stimulus_id"].duplicated().any():
+        dup = table.loc[table["stimulus_id"].duplicated(), "stimulus_id"].head(5).tolist()
+        raise ValueError(f"{csv_path}: repeated stimulus_id values, e.g. {dup}")
+
+    if images.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(images) as archive:
+                available = archive.namelist()
+        except (OSError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{images}: cannot read image zip: {err}") from err
+        prefix = f"{images}::"
+    elif images.is_dir():
+        available = [str(p.relative_to(images)) for p in images.rglob("*") if p.is_file()]
+        prefix = f"{images}/"
+    else:
+        raise ValueError(f"{images}: expected a folder or a .zip of images")
+
+    by_stem = {}
+    for member in available:
+        if member.lower().endswith(_IMAGE_EXTENSIONS):
+            by_stem.setdefault(Path(member).stem, member)
+    listed = set(available)
+    paths, missing = [], []
+    filenames = table["filename"] if "filename" in table.columns else [None] * len(table)
+    for sid, filename in zip(table["stimulus_id"], filenames, strict=True):
+        member = filename if isinstance(filename, str) and filename in listed else by_stem.get(sid)
+        if member is None:
+            missing.append(sid)
+        paths.append(None if member is None else prefix + member)
+    if missing:
+        raise ValueError(
+            f"{images}: no image for {len(missing)} of {len(table)} stimuli, "
+            f"e.g. {missing[:5]}"
+        )
+    table["stimulus_path"] = np.asarray(paths, dtype=object)
+    return table
