@@ -131,25 +131,36 @@ def repetitions(assembly: xr.DataArray) -> Repetitions:
     return Repetitions(np.ascontiguousarray(stacked), unique)
 
 
+def match_rows(source_ids, target_ids, source: str = "activations",
+               target: str = "assembly") -> np.ndarray:
+    """Indices into ``source_ids`` that put its rows in the order of ``target_ids``.
+
+    Both must list the same set of stimuli, each once; a mismatch names examples from
+    both sides."""
+    source_ids, target_ids = np.asarray(source_ids), np.asarray(target_ids)
+    for ids, what in ((source_ids, source), (target_ids, target)):
+        if np.unique(ids).size != ids.size:
+            raise ValueError(f"{what} list some stimulus_ids more than once")
+    missing = np.setdiff1d(source_ids, target_ids)
+    extra = np.setdiff1d(target_ids, source_ids)
+    if missing.size or extra.size:
+        raise ValueError(
+            f"stimulus_id mismatch between {source} and {target}: "
+            f"{missing.size} in {source} but not in {target} (e.g. {missing[:5].tolist()}), "
+            f"{extra.size} in {target} but not in {source} (e.g. {extra[:5].tolist()})"
+        )
+    position = {sid: i for i, sid in enumerate(source_ids.tolist())}
+    return np.array([position[s] for s in target_ids.tolist()], dtype=np.int64)
+
+
 def align(targets: xr.DataArray, stimulus_ids, what: str = "activations") -> xr.DataArray:
     """Rows of trial-averaged ``targets`` in the order of ``stimulus_ids`` (e.g. the row
     order of an activation matrix).  Both sides must hold the same set of stimuli."""
-    wanted = np.asarray(stimulus_ids)
     have = np.asarray(targets["stimulus_id"].values)
     if np.unique(have).size != have.size:
         raise ValueError("targets have repeated stimulus_ids: average repetitions first")
-    if np.unique(wanted).size != wanted.size:
-        raise ValueError(f"{what} list some stimulus_ids more than once")
-    missing = np.setdiff1d(wanted, have)
-    extra = np.setdiff1d(have, wanted)
-    if missing.size or extra.size:
-        raise ValueError(
-            f"stimulus_id mismatch between {what} and assembly: "
-            f"{missing.size} in {what} but not in the assembly (e.g. {missing[:5].tolist()}), "
-            f"{extra.size} in the assembly but not in {what} (e.g. {extra[:5].tolist()})"
-        )
-    position = {sid: i for i, sid in enumerate(have.tolist())}
-    return targets.isel({PRESENTATION: [position[s] for s in wanted.tolist()]})
+    rows = match_rows(have, stimulus_ids, source="assembly", target=what)
+    return targets.isel({PRESENTATION: rows})
 
 
 def _single_window(assembly: xr.DataArray) -> xr.DataArray:

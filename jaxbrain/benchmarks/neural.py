@@ -1,0 +1,170 @@
+"""Neural-predictivity benchmarks: a named, versioned recipe turning an assembly and a
+model's activations into Brain-Score-style scores (DESIGN §4).
+
+A benchmark fixes the region, time window, stratification coordinate, mapping, splits,
+ceiling and ceiled-score convention; :func:`score_layers_on` applies it to any number of
+layers of activations given with their stimulus ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from jaxbrain.data import assemblies
+from jaxbrain.kernels import (
+    neural_predictivity,
+    split_half_consistency,
+    split_half_splits,
+    stratified_shuffle_splits,
+)
+
+# Ceiled-score conventions, by name (DESIGN §4).  Every output states which one it used.
+CONVENTIONS = {
+    "v4": lambda raw, ceiling: raw**2 / ceiling,
+    "v3": lambda raw, ceiling: (raw / ceiling) ** 2,
+    "v1": lambda raw, ceiling: raw / ceiling,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralBenchmark:
+    """A neural-predictivity benchmark definition (all Brain-Score defaults unless noted)."""
+
+    identifier: str
+    region: str
+    time_window_ms: tuple[float, float]
+    stratification_coord: str | None = "object_name"
+    mapping: str = "pls"  # "pls" or "ridge"
+    n_components: int = 25
+    alphas: tuple[float, ...] | None = None  # ridge grid; None = DEFAULT_ALPHAS
+    n_splits: int = 10
+    train_size: float = 0.9
+    seed: int = 1
+    ceiling: str | None = "split_half"  # None: report raw scores only
+    convention: str = "v4"
+    visual_degrees: float = 8.0
+    number_of_trials: int = 50
+    version: str = "1"
+
+    def with_overrides(self, **changes) -> NeuralBenchmark:
+        """A copy with some fields replaced; unknown names and values are errors."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - fields
+        if unknown:
+            raise ValueError(f"unknown benchmark options {sorted(unknown)}")
+        if changes.get("mapping", "pls") not in ("pls", "ridge"):
+            raise ValueError(f"unknown mapping {changes['mapping']!r}; expected 'pls' or 'ridge'")
+        if "convention" in changes and changes["convention"] not in CONVENTIONS:
+            raise ValueError(
+                f"unknown ceiling convention {changes['convention']!r}; "
+                f"expected one of {sorted(CONVENTIONS)}"
+            )
+        return dataclasses.replace(self, **changes)
+
+
+def prepare_targets(benchmark: NeuralBenchmark, assembly: xr.DataArray):
+    """Region and time window selected; returns (trial-averaged targets, the windowed
+    trials for the ceiling)."""
+    trials = assemblies.time_window(
+        assemblies.select_region(assembly, benchmark.region), *benchmark.time_window_ms
+    )
+    return assemblies.average_repetitions(trials), trials
+
+
+def ceiling_of(benchmark: NeuralBenchmark, trials: xr.DataArray) -> dict | None:
+    """Split-half internal consistency of the windowed trials (DESIGN §4)."""
+    if benchmark.ceiling is None:
+        return None
+    reps = assemblies.repetitions(trials)
+    halves = split_half_splits(reps.data.shape[0], benchmark.n_splits, benchmark.seed)
+    result = split_half_consistency(reps.data, halves.train, halves.test)
+    return {
+        "ceiling": float(result.ceiling),
+        "ceiling_error": float(result.error),
+        "ceiling_per_split": np.asarray(result.per_split).tolist(),
+        "ceiling_per_neuroid": np.asarray(result.per_neuroid).mean(axis=0).tolist(),
+        "ceiling_nan_neuroids": int(np.asarray(result.n_nan).max()),
+        "repetitions": int(reps.data.shape[0]),
+    }
+
+
+def score_layers_on(
+    benchmark: NeuralBenchmark,
+    layers: Mapping[str, np.ndarray],
+    stimulus_ids: Iterable,
+    assembly: xr.DataArray,
+    progress=None,
+) -> dict:
+    """Score every layer (rows in the order of ``stimulus_ids``) on the benchmark.
+
+    Returns ``{"benchmark": ..., "ceiling": ..., "layers": {name: scores}}``; ``progress`` is
+    an optional callable wrapping the layer iterator (e.g. tqdm).
+    """
+    # Splits are drawn on the targets in stimulus_id order (DESIGN §4), so activations are
+    # reordered to the targets, never the reverse: the caller's row order cannot change scores.
+    targets, trials = prepare_targets(benchmark, assembly)
+    target_ids = np.asarray(targets["stimulus_id"].values).astype(str)
+    rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), target_ids)
+    if benchmark.stratification_coord is None:
+        labels = np.zeros(target_ids.size)
+    elif benchmark.stratification_coord not in targets.coords:
+        raise ValueError(
+            f"assembly has no presentation coordinate {benchmark.stratification_coord!r} "
+            f"to stratify the splits by (coordinates: {sorted(targets.coords)})"
+        )
+    else:
+        labels = np.asarray(targets[benchmark.stratification_coord].values).astype(str)
+    splits = stratified_shuffle_splits(
+        labels, benchmark.n_splits, benchmark.train_size, benchmark.seed
+    )
+    ceiling = ceiling_of(benchmark, trials)
+    y = np.asarray(targets.values, dtype=np.float32)
+    names = list(layers)
+    scored = {}
+    for name in progress(names) if progress else names:
+        x = _flatten_checked(name, layers[name], rows.size)[rows]
+        result = neural_predictivity(
+            x, y, splits, benchmark.mapping,
+            n_components=benchmark.n_components, alphas=benchmark.alphas,
+        )
+        scored[name] = _layer_scores(result, ceiling, benchmark.convention)
+    return {"benchmark": dataclasses.asdict(benchmark), "ceiling": ceiling, "layers": scored}
+
+
+def _flatten_checked(name, activations, n_stimuli) -> np.ndarray:
+    x = np.asarray(activations)
+    if x.ndim == 0 or x.shape[0] != n_stimuli:
+        raise ValueError(
+            f"layer {name!r}: first axis must be the {n_stimuli} stimuli, got shape {x.shape}"
+        )
+    x = x.reshape(n_stimuli, -1)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"layer {name!r}: activations contain NaN or infinite values")
+    if np.all(x.max(axis=0) == x.min(axis=0)):
+        raise ValueError(f"layer {name!r}: every feature is constant across stimuli")
+    return x
+
+
+def _layer_scores(result, ceiling, convention) -> dict:
+    raw = float(result.score)
+    scores = {
+        "raw": raw,
+        "error": float(result.error),
+        "per_split": np.asarray(result.per_split).tolist(),
+        "n_neuroids": int(np.asarray(result.per_neuroid).shape[-1]),
+        "nan_neuroids": int(np.asarray(result.n_nan).max()),
+        "per_neuroid": np.nanmean(np.asarray(result.per_neuroid), axis=0).tolist(),
+    }
+    if ceiling is not None:
+        scores["ceiled"] = CONVENTIONS[convention](raw, ceiling["ceiling"])
+        scores["convention"] = convention
+        scores["ceiled_by_convention"] = {
+            name: fn(raw, ceiling["ceiling"]) for name, fn in CONVENTIONS.items()
+        }
+    return scores

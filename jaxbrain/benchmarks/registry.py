@@ -1,0 +1,58 @@
+"""Benchmarks by name: ``jaxbrain.benchmarks.load("MajajHong2015.IT-pls")``.
+
+Names and parameters follow Brain-Score vision's public definitions (region, time window,
+stratification, visual degrees, trials); ``-ridge`` variants and the early/late IT windows
+are jaxbrain's additions and carry jaxbrain version labels.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from jaxbrain.benchmarks.neural import NeuralBenchmark
+
+
+def _majajhong(region: str, mapping: str, public: bool, window=(70.0, 170.0), tag=""):
+    name = f"MajajHong2015{'public' if public else ''}.{region}{tag}-{mapping}"
+    return NeuralBenchmark(
+        identifier=name, region=region, time_window_ms=window, mapping=mapping,
+        stratification_coord="object_name", visual_degrees=8.0, number_of_trials=50,
+        version="3" if mapping == "pls" and not tag else "jaxbrain-1",
+    )
+
+
+def _freemanziemba(region: str, mapping: str, public: bool):
+    name = f"FreemanZiemba2013{'public' if public else ''}.{region}-{mapping}"
+    return NeuralBenchmark(
+        identifier=name, region=region, time_window_ms=(50.0, 200.0), mapping=mapping,
+        stratification_coord="texture_type", visual_degrees=4.0, number_of_trials=20,
+        version="2" if mapping == "pls" else "jaxbrain-1",
+    )
+
+
+def _build() -> dict[str, NeuralBenchmark]:
+    benchmarks = []
+    for public in (False, True):
+        for mapping in ("pls", "ridge"):
+            benchmarks += [_majajhong(r, mapping, public) for r in ("V4", "IT")]
+            benchmarks += [_freemanziemba(r, mapping, public) for r in ("V1", "V2")]
+            benchmarks.append(_majajhong("IT", mapping, public, (70.0, 100.0), ".early"))
+            benchmarks.append(_majajhong("IT", mapping, public, (180.0, 210.0), ".late"))
+    return {b.identifier: b for b in benchmarks}
+
+
+BENCHMARKS = _build()
+
+
+def load(name: str) -> NeuralBenchmark:
+    """The benchmark registered under ``name``; an unknown name lists the close ones."""
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, BENCHMARKS, n=5, cutoff=0.5)
+        hint = f"; did you mean {close}?" if close else f"; known: {sorted(BENCHMARKS)}"
+        raise ValueError(f"unknown benchmark {name!r}{hint}") from None
+
+
+def names() -> list[str]:
+    return sorted(BENCHMARKS)

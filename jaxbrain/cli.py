@@ -1,0 +1,137 @@
+"""Command line: score bring-your-own activations on a benchmark.
+
+    python -m jaxbrain score --activations acts.npz --assembly data.nc \\
+        --benchmark MajajHong2015.IT-pls --out scores.json
+
+``acts.npz`` holds one array per layer (first axis = stimuli, any trailing shape) and a
+``stimulus_id`` array giving the row order.  Bad input prints one clear error and exits
+with status 2; ``--out`` is written atomically, only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+import jaxbrain
+from jaxbrain.benchmarks import CONVENTIONS, load
+from jaxbrain.benchmarks.neural import score_layers_on
+from jaxbrain.data import read_assembly
+
+_PROGRESS_MIN_LAYERS = 4
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxbrain", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    score = commands.add_parser("score", help="score activations on a benchmark")
+    score.add_argument("--activations", required=True, type=Path,
+                       help=".npz: one array per layer plus 'stimulus_id'")
+    score.add_argument("--assembly", required=True, type=Path, help="Brain-Score NetCDF (.nc)")
+    score.add_argument("--group", help="NetCDF group holding the assembly (default: root)")
+    score.add_argument("--benchmark", required=True, help="e.g. MajajHong2015.IT-pls")
+    score.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    overrides = score.add_argument_group("overrides of the benchmark's definition")
+    overrides.add_argument("--region")
+    overrides.add_argument("--time-window", nargs=2, type=float, metavar=("START_MS", "END_MS"))
+    overrides.add_argument("--stratification", help="presentation coordinate, or 'none'")
+    overrides.add_argument("--splits", type=int)
+    overrides.add_argument("--train-fraction", type=float)
+    overrides.add_argument("--seed", type=int)
+    overrides.add_argument("--mapping", choices=["pls", "ridge"])
+    overrides.add_argument("--components", type=int, help="PLS components")
+    overrides.add_argument(
+        "--convention", choices=sorted(CONVENTIONS),
+        help="ceiled score: v4 raw^2/ceiling, v3 (raw/ceiling)^2, v1 raw/ceiling",
+    )
+    overrides.add_argument("--no-ceiling", action="store_true", help="raw scores only")
+    return parser
+
+
+def _load_activations(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such activations file") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path}: cannot read as .npz: {err}") from err
+    except ValueError as err:  # object arrays need pickle, which is never enabled
+        raise ValueError(
+            f"{path}: {err} (store stimulus_id as a string array, e.g. np.asarray(ids, str))"
+        ) from err
+    if "stimulus_id" not in arrays:
+        raise ValueError(f"{path}: no 'stimulus_id' array (arrays: {sorted(arrays)})")
+    ids = arrays.pop("stimulus_id")
+    if not arrays:
+        raise ValueError(f"{path}: no layer arrays besides 'stimulus_id'")
+    return arrays, ids
+
+
+def _score(args) -> dict:
+    options = {
+        "region": args.region,
+        "time_window_ms": tuple(args.time_window) if args.time_window else None,
+        "n_splits": args.splits,
+        "train_size": args.train_fraction,
+        "seed": args.seed,
+        "mapping": args.mapping,
+        "n_components": args.components,
+        "convention": args.convention,
+    }
+    changes = {name: value for name, value in options.items() if value is not None}
+    if args.stratification:
+        changes["stratification_coord"] = (
+            None if args.stratification == "none" else args.stratification
+        )
+    if args.no_ceiling:
+        changes["ceiling"] = None
+    benchmark = load(args.benchmark).with_overrides(**changes)
+    layers, ids = _load_activations(args.activations)
+    assembly = read_assembly(args.assembly, group=args.group)
+    progress = None
+    if len(layers) >= _PROGRESS_MIN_LAYERS:
+        from tqdm import tqdm
+
+        def progress(items):
+            return tqdm(items, desc=f"{benchmark.identifier}", unit="layer", file=sys.stderr)
+
+    result = score_layers_on(benchmark, layers, ids, assembly, progress=progress)
+    result["jaxbrain_version"] = jaxbrain.__version__
+    result["inputs"] = {"activations": str(args.activations), "assembly": str(args.assembly)}
+    return result
+
+
+def _write_atomically(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = _score(args)
+    except ValueError as err:
+        print(f"jaxbrain: error: {err}", file=sys.stderr)
+        return 2
+    _write_atomically(args.out, result)
+    for name, scores in result["layers"].items():
+        ceiled = ""
+        if "ceiled" in scores:
+            ceiled = f"  ceiled({scores['convention']}) {scores['ceiled']:.4f}"
+        print(f"{name}: raw {scores['raw']:.4f} ± {scores['error']:.4f}{ceiled}")
+    return 0
