@@ -124,9 +124,23 @@ def repetitions(assembly: xr.DataArray) -> Repetitions:
         raise ValueError(
             "the assembly has a single presentation per stimulus: a ceiling needs repetitions"
         )
-    order = np.argsort(inverse, kind="stable")  # trials grouped by stimulus, in file order
-    data = np.asarray(assembly.transpose(PRESENTATION, NEUROID).values)[order]
     n_reps = counts[0]
+    if "repetition" in assembly.coords:
+        # Row r of the stack is the r-th smallest repetition value of every stimulus, so
+        # split-half indices mean the same repetitions as Brain-Score's splits over the
+        # sorted unique `repetition` values.
+        rep_values = np.asarray(assembly["repetition"].values)
+        order = np.lexsort((rep_values, inverse))
+        per_stimulus = rep_values[order].reshape(unique.size, n_reps)
+        differs = np.any(per_stimulus != per_stimulus[:1], axis=1)
+        if differs.any():
+            raise ValueError(
+                "stimuli were recorded with different sets of 'repetition' values (e.g. "
+                f"{unique[differs][:5].tolist()}): split halves would not be comparable"
+            )
+    else:
+        order = np.argsort(inverse, kind="stable")  # trials grouped by stimulus, file order
+    data = np.asarray(assembly.transpose(PRESENTATION, NEUROID).values)[order]
     stacked = data.reshape(unique.size, n_reps, -1).transpose(1, 0, 2)
     return Repetitions(np.ascontiguousarray(stacked), unique)
 

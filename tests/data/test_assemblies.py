@@ -69,6 +69,19 @@ def test_repetitions_stack_trials(assembly):
         repetitions(single)
 
 
+def test_repetitions_follow_the_repetition_coordinate(assembly):
+    window = time_window(assembly, 70, 170)
+    shuffled = window.isel(presentation=np.random.default_rng(1).permutation(N_STIM * N_REPS))
+    reps = repetitions(shuffled).data
+    first = window.isel(presentation=np.asarray(window["repetition"].values) == 0)
+    np.testing.assert_allclose(reps[0], first.values)  # sorted by stimulus_id already
+    relabelled = window.assign_coords(
+        repetition=("presentation", np.where(np.arange(N_STIM * N_REPS) == 0, 9,
+                                             window["repetition"].values)))
+    with pytest.raises(ValueError, match="different sets of 'repetition' values"):
+        repetitions(relabelled)
+
+
 def test_align_orders_rows_and_names_mismatches(assembly):
     targets = average_repetitions(time_window(assembly, 70, 170))
     order = targets["stimulus_id"].values[::-1]
