@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     overrides.add_argument("--mapping", choices=["pls", "ridge"])
     overrides.add_argument("--components", type=int, help="PLS components")
     overrides.add_argument(
+        "--pls-weights", choices=["sklearn", "exact"],
+        help="sklearn: replay scikit-learn's power iteration (Brain-Score's numbers, default); "
+             "exact: exact singular vectors",
+    )
+    overrides.add_argument(
         "--convention", choices=sorted(CONVENTIONS),
         help="ceiled score: v4 raw^2/ceiling, v3 (raw/ceiling)^2, v1 raw/ceiling",
     )
@@ -84,6 +89,7 @@ def _score(args) -> dict:
         "seed": args.seed,
         "mapping": args.mapping,
         "n_components": args.components,
+        "pls_weights": args.pls_weights,
         "convention": args.convention,
     }
     changes = {name: value for name, value in options.items() if value is not None}

@@ -21,6 +21,7 @@ from jaxbrain.kernels import (
     split_half_splits,
     stratified_shuffle_splits,
 )
+from jaxbrain.kernels.pls import WEIGHT_SOLVERS
 
 # Ceiled-score conventions, by name (DESIGN §4).  Every output states which one it used.
 CONVENTIONS = {
@@ -40,6 +41,9 @@ class NeuralBenchmark:
     stratification_coord: str | None = "object_name"
     mapping: str = "pls"  # "pls" or "ridge"
     n_components: int = 25
+    # "sklearn" replays scikit-learn's PLS power iteration, so scores equal Brain-Score's even
+    # where that iteration stops short of convergence; "exact" uses exact singular vectors.
+    pls_weights: str = "sklearn"
     alphas: tuple[float, ...] | None = None  # ridge grid; None = DEFAULT_ALPHAS
     n_splits: int = 10
     train_size: float = 0.9
@@ -58,6 +62,10 @@ class NeuralBenchmark:
             raise ValueError(f"unknown benchmark options {sorted(unknown)}")
         if changes.get("mapping", "pls") not in ("pls", "ridge"):
             raise ValueError(f"unknown mapping {changes['mapping']!r}; expected 'pls' or 'ridge'")
+        if changes.get("pls_weights", "exact") not in WEIGHT_SOLVERS:
+            raise ValueError(
+                f"unknown pls_weights {changes['pls_weights']!r}; expected {WEIGHT_SOLVERS}"
+            )
         if "convention" in changes and changes["convention"] not in CONVENTIONS:
             raise ValueError(
                 f"unknown ceiling convention {changes['convention']!r}; "
@@ -130,6 +138,7 @@ def score_layers_on(
         result = neural_predictivity(
             x, y, splits, benchmark.mapping,
             n_components=benchmark.n_components, alphas=benchmark.alphas,
+            pls_weights=benchmark.pls_weights,
         )
         scored[name] = _layer_scores(result, ceiling, benchmark.convention)
     return {"benchmark": dataclasses.asdict(benchmark), "ceiling": ceiling, "layers": scored}

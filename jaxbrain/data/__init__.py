@@ -10,7 +10,7 @@ from jaxbrain.data.assemblies import (
     time_window,
     validate,
 )
-from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set
+from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set, write_assembly
 
 __all__ = [
     "Repetitions",
@@ -23,4 +23,5 @@ __all__ = [
     "select_region",
     "time_window",
     "validate",
+    "write_assembly",
 ]

@@ -55,6 +55,21 @@ def read_assembly(path, group: str | None = None) -> xr.DataArray:
     return validate(assembly, source=str(path))
 
 
+def write_assembly(assembly: xr.DataArray, path, group: str | None = None,
+                   compress: bool = True, append: bool = False) -> None:
+    """Write an assembly the way brainio's ``write_netcdf`` does, so Brain-Score (and
+    :func:`read_assembly`) can load it: MultiIndexes reset to plain coordinates; compressed
+    files hold a Dataset whose variable is ``data`` (zlib level 1)."""
+    assembly = assembly.reset_index(list(assembly.indexes))
+    mode = "a" if append else "w"
+    if compress:
+        dataset = assembly.to_dataset(name="data")
+        encoding = {name: {"zlib": True, "complevel": 1} for name in dataset.variables}
+        dataset.to_netcdf(path, mode=mode, group=group, encoding=encoding)
+    else:
+        assembly.to_netcdf(path, mode=mode, group=group)
+
+
 def read_stimulus_set(csv_path, images) -> pd.DataFrame:
     """Read a stimulus-set CSV and locate every image in ``images`` (a folder or a .zip).
 

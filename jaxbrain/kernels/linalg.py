@@ -77,6 +77,41 @@ def leading_eigenvector(gram: jax.Array) -> jax.Array:
     return v.astype(dtype)
 
 
+def sklearn_power_iteration(gram, start, metric=None, tol=1e-6, max_iter=500):
+    """scikit-learn's PLS weight iteration (``_get_first_singular_vectors_power_method``),
+    replayed in a small space so that its *unconverged* result is reproduced.
+
+    scikit-learn iterates x ← normalise(XᵀY Yᵀ X x) from x ∝ XᵀY e_j and stops once
+    ‖x − x_old‖² < tol (at least two steps unless Y has one column), or after ``max_iter``.
+    Here the iterate is a vector v with x = B v / ‖B v‖ for a fixed B; ``gram`` = BᵀB-side
+    operator G (so that x_next ∝ B G v) and ``metric`` = BᵀB (``None``: B orthonormal, the
+    identity).  The stopping distance is evaluated as (a − b)ᵀ M (a − b) on the normalised
+    iterates, which keeps float32 accurate near the 1e-6 threshold.  Returns v.
+    """
+    dtype = gram.dtype
+    if metric is None:
+        metric = jnp.eye(gram.shape[0], dtype=dtype)
+
+    def normalised(v):
+        norm = jnp.sqrt(jnp.maximum(v @ metric @ v, jnp.finfo(dtype).tiny))
+        return v / norm
+
+    def cond(state):
+        _, i, done = state
+        return (i < max_iter) & ~done
+
+    def body(state):
+        v, i, _ = state
+        v_next = normalised(gram @ v)
+        diff = v_next - v
+        return v_next, i + 1, diff @ metric @ diff < tol
+
+    v0 = normalised(start)
+    single_target = gram.shape[0] == 1
+    v, _, _ = jax.lax.while_loop(cond, body, (v0, 1, jnp.asarray(single_target)))
+    return v
+
+
 def deflate_gram(gram, a, c, b_sqnorm, scale):
     """Gram of a rank-1-deflated matrix without recomputing it.
 

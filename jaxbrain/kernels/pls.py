@@ -27,9 +27,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxbrain.kernels.linalg import deflate_gram, leading_eigenvector
+from jaxbrain.kernels.linalg import deflate_gram, leading_eigenvector, sklearn_power_iteration
 
 _GRAM_REFRESH = 256.0  # rebuild the Gram exactly after it shrank this much (see component)
+# How each component's weight vector is found: "exact" (the leading singular vector, to
+# rounding) or "sklearn" (scikit-learn's power iteration, tol 1e-6, max_iter 500, replayed to
+# reproduce its unconverged results, hence Brain-Score's numbers, on near-degenerate spectra).
+WEIGHT_SOLVERS = ("exact", "sklearn")
 
 
 class PLSFit(NamedTuple):
@@ -59,7 +63,7 @@ def _vm(vec, mat):
     return jax.vmap(jnp.matmul)(vec, mat)
 
 
-def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
+def _fit_splits(x0, y0, train_idx, n_components: int, weights: str = "exact") -> _SplitFits:
     """Fit one PLS per split on globally centred ``x0`` (n, d), ``y0`` (n, m).
 
     Layout: every per-split array keeps the feature axis last ((S, m, d), (S, A, d)); XLA's
@@ -82,6 +86,12 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
     )  # (S, m, d): (centred training XᵀY)ᵀ per split, down-dated from the full data
 
     right = m <= d  # take the singular vector from the smaller Gram
+    if weights not in WEIGHT_SOLVERS:
+        raise ValueError(f"unknown PLS weight solver {weights!r}; expected {WEIGHT_SOLVERS}")
+    # Sums of squares of the centred training targets, deflated alongside (scikit-learn
+    # starts its iteration from the first column of the deflated Y that is not zero).
+    y_sq = mask @ (y0 * y0) - n_train * y_mean * y_mean
+    y_sq_floor = n_train * jnp.finfo(dtype).eps ** 2
 
     def exact_gram(p_scaled, load_y):
         deflated = cross - jnp.einsum("sam,sad->smd", load_y, p_scaled)  # Sₖᵀ, (S, m, d)
@@ -98,12 +108,20 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
     def st_times(v, p_scaled, load_y):  # Sₖᵀ v for v (S, d) -> (S, m)
         return _mv(cross, v) - _vm(_mv(p_scaled, v), load_y)
 
+    def weight_vector(gram, y_sq, p_scaled, load_y):
+        if weights == "exact":
+            if right:
+                return s_times(jax.vmap(leading_eigenvector)(gram), p_scaled, load_y)
+            return jax.vmap(leading_eigenvector)(gram)
+        start = jax.nn.one_hot(jnp.argmax(y_sq > y_sq_floor, axis=1), m, dtype=dtype)
+        if right:  # iterate u with x = Sₖ u / ‖Sₖ u‖: operator and metric are both SₖᵀSₖ
+            u = jax.vmap(sklearn_power_iteration)(gram, start, gram)
+            return s_times(u, p_scaled, load_y)
+        return jax.vmap(sklearn_power_iteration)(gram, s_times(start, p_scaled, load_y))
+
     def component(carry, k):
-        gram, gram_ref, rot, load_x, p_scaled, load_y = carry
-        if right:
-            w = s_times(jax.vmap(leading_eigenvector)(gram), p_scaled, load_y)
-        else:
-            w = jax.vmap(leading_eigenvector)(gram)
+        gram, gram_ref, y_sq, rot, load_x, p_scaled, load_y = carry
+        w = weight_vector(gram, y_sq, p_scaled, load_y)
         w_norm = jnp.linalg.norm(w, axis=1, keepdims=True)
         w = w / jnp.where(w_norm > 0, w_norm, 1.0)  # zero when X's rank is exhausted
         r = w - _vm(_mv(load_x, w), rot)
@@ -123,6 +141,7 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
         load_x = load_x.at[:, k].set(p)
         p_scaled = p_scaled.at[:, k].set(tt[:, None] * p)
         load_y = load_y.at[:, k].set(q)
+        y_sq = y_sq - tt[:, None] * q * q
         # Rank-2 updates carry rounding error of order eps·‖G‖ of the last exact Gram; once
         # deflation has shrunk the Gram 256-fold, rebuild it from Sₖ so that the error stays
         # within 256 eps of the current Gram (float32 would otherwise drift on late components).
@@ -130,23 +149,26 @@ def _fit_splits(x0, y0, train_idx, n_components: int) -> _SplitFits:
         stale = jnp.any(trace * _GRAM_REFRESH < gram_ref)
         gram = jax.lax.cond(stale, exact_gram, lambda *_: gram, p_scaled, load_y)
         gram_ref = jnp.where(stale, jnp.trace(gram, axis1=1, axis2=2), gram_ref)
-        return (gram, gram_ref, rot, load_x, p_scaled, load_y), tt
+        return (gram, gram_ref, y_sq, rot, load_x, p_scaled, load_y), tt
 
     zeros_d = jnp.zeros((n_splits, n_components, d), dtype)
     zeros_m = jnp.zeros((n_splits, n_components, m), dtype)
     gram = exact_gram(zeros_d, zeros_m)
-    init = (gram, jnp.trace(gram, axis1=1, axis2=2), zeros_d, zeros_d, zeros_d, zeros_m)
-    (_, _, rot, _, _, load_y), tts = jax.lax.scan(component, init, jnp.arange(n_components))
+    init = (gram, jnp.trace(gram, axis1=1, axis2=2), y_sq, zeros_d, zeros_d, zeros_d, zeros_m)
+    (_, _, _, rot, _, _, load_y), tts = jax.lax.scan(component, init, jnp.arange(n_components))
     return _SplitFits(x_mean, y_mean, rot, load_y, tts.T)
 
 
-@partial(jax.jit, static_argnames=("n_components",))
-def pls_fit(x: jax.Array, y: jax.Array, n_components: int = 25) -> PLSFit:
-    """Fit PLS on all rows of ``x`` (n, d) → ``y`` (n, m); centred, not scaled."""
+@partial(jax.jit, static_argnames=("n_components", "weights"))
+def pls_fit(x: jax.Array, y: jax.Array, n_components: int = 25, weights: str = "exact") -> PLSFit:
+    """Fit PLS on all rows of ``x`` (n, d) → ``y`` (n, m); centred, not scaled.
+
+    ``weights``: "exact" leading singular vectors, or "sklearn" to reproduce scikit-learn's
+    power iteration (see ``WEIGHT_SOLVERS``)."""
     n = x.shape[0]
     x_mean = jnp.mean(x, axis=0)
     y_mean = jnp.mean(y, axis=0)
-    fits = _fit_splits(x - x_mean, y - y_mean, jnp.arange(n)[None, :], n_components)
+    fits = _fit_splits(x - x_mean, y - y_mean, jnp.arange(n)[None, :], n_components, weights)
     coef = fits.rotations[0].T @ fits.y_loadings[0]
     return PLSFit(x_mean + fits.x_mean[0], y_mean + fits.y_mean[0], coef, fits.score_sqnorms[0])
 
@@ -157,9 +179,14 @@ def pls_predict(fit: PLSFit, x: jax.Array) -> jax.Array:
     return (x - fit.x_mean) @ fit.coef + fit.y_mean
 
 
-@partial(jax.jit, static_argnames=("n_components",))
+@partial(jax.jit, static_argnames=("n_components", "weights"))
 def pls_cv_predict(
-    x: jax.Array, y: jax.Array, train_idx: jax.Array, test_idx: jax.Array, n_components: int = 25
+    x: jax.Array,
+    y: jax.Array,
+    train_idx: jax.Array,
+    test_idx: jax.Array,
+    n_components: int = 25,
+    weights: str = "exact",
 ) -> tuple[jax.Array, jax.Array]:
     """Held-out predictions of one PLS fit per split.
 
@@ -169,7 +196,7 @@ def pls_cv_predict(
     x_full_mean = jnp.mean(x, axis=0)
     y_full_mean = jnp.mean(y, axis=0)
     x0 = x - x_full_mean
-    fits = _fit_splits(x0, y - y_full_mean, train_idx, n_components)
+    fits = _fit_splits(x0, y - y_full_mean, train_idx, n_components, weights)
     scores = jnp.einsum("snd,sad->sna", x0[test_idx] - fits.x_mean[:, None, :], fits.rotations)
     pred = jnp.einsum("sna,sam->snm", scores, fits.y_loadings)
     return pred + (fits.y_mean + y_full_mean)[:, None, :], fits.score_sqnorms

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxbrain.kernels.pls import pls_cv_predict
+from jaxbrain.kernels.pls import WEIGHT_SOLVERS, pls_cv_predict
 from jaxbrain.kernels.ridge import ridge_cv_predict
 from jaxbrain.kernels.splits import Splits
 from jaxbrain.kernels.stats import nanmedian_and_count, pearson
@@ -45,9 +45,9 @@ class PredictivityResult(NamedTuple):
     fit_info: jax.Array  # PLS: (..., S, n_components) score norms²; ridge: (..., S, m) alphas
 
 
-def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components):
+def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components, pls_weights):
     if mapping == "pls":
-        pred, info = pls_cv_predict(x, y, train_idx, test_idx, n_components)
+        pred, info = pls_cv_predict(x, y, train_idx, test_idx, n_components, pls_weights)
     else:
         pred, info = ridge_cv_predict(x, y, train_idx, test_idx, alphas)
     r = jax.vmap(pearson)(pred, y[test_idx])  # (S, m)
@@ -58,7 +58,7 @@ def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components):
     return PredictivityResult(score, error, per_split, r, n_nan, info)
 
 
-@partial(jax.jit, static_argnames=("mapping", "n_components", "layer_batch"))
+@partial(jax.jit, static_argnames=("mapping", "n_components", "layer_batch", "pls_weights"))
 def score_layers(
     xs: jax.Array,
     y: jax.Array,
@@ -68,6 +68,7 @@ def score_layers(
     mapping: str = "pls",
     n_components: int = 25,
     layer_batch: int = 1,
+    pls_weights: str = "exact",
 ) -> PredictivityResult:
     """Pure kernel: score a stack of layers ``xs`` (L, n, d) against ``y`` (n, m).
 
@@ -79,7 +80,9 @@ def score_layers(
     alphas = jnp.asarray(DEFAULT_ALPHAS if alphas is None else alphas, xs.dtype)
 
     def one(x):
-        return _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components)
+        return _score_one_layer(
+            x, y, train_idx, test_idx, alphas, mapping, n_components, pls_weights
+        )
 
     if layer_batch == 1:
         return jax.lax.map(one, xs)
@@ -87,13 +90,15 @@ def score_layers(
 
 
 @lru_cache(maxsize=32)
-def _sharded_scorer(mapping: str, n_components: int, mesh: Mesh):
+def _sharded_scorer(mapping: str, n_components: int, pls_weights: str, mesh: Mesh):
     """``score_layers`` with the layer axis split over the mesh's first axis: every device
     scores its own block of layers; nothing but the inputs is communicated.  Cached so that
     repeated calls reuse one compiled program."""
     spec = PartitionSpec(mesh.axis_names[0])
     replicated = PartitionSpec()
-    local = partial(score_layers, mapping=mapping, n_components=n_components)
+    local = partial(
+        score_layers, mapping=mapping, n_components=n_components, pls_weights=pls_weights
+    )
     return jax.jit(
         jax.shard_map(
             local,
@@ -115,6 +120,7 @@ def neural_predictivity(
     alphas=None,
     mesh: Mesh | None = None,
     layer_batch: int = 1,
+    pls_weights: str = "exact",
 ) -> PredictivityResult:
     """Cross-validated predictivity of ``y`` (n, m) from one layer ``x`` (n, d) or a stack
     of layers (L, n, d), with the splits' stacked train/test indices.
@@ -124,6 +130,9 @@ def neural_predictivity(
     layer axis over the mesh's first axis.  Raises ``ValueError`` naming the problem for
     non-finite data, mismatched shapes, impossible splits or too many PLS components.
     ``layer_batch``: layers scored together per step of the layer loop (see ``score_layers``).
+    ``pls_weights``: "exact" leading singular vectors (default) or "sklearn", which replays
+    scikit-learn's power iteration and so reproduces Brain-Score's numbers where that
+    iteration stops short of convergence.
     """
     x = jnp.asarray(x)
     if x.ndim not in (2, 3):
@@ -137,15 +146,15 @@ def neural_predictivity(
     single = x.ndim == 2
     xs = x[None] if single else x
     y = y[:, None] if y.ndim == 1 else y
-    train_idx, test_idx = _check_inputs(xs, y, splits, mapping, n_components)
+    train_idx, test_idx = _check_inputs(xs, y, splits, mapping, n_components, pls_weights)
     alphas = jnp.asarray(_check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
 
     n_layers = xs.shape[0]
     if mesh is None:
         result = score_layers(xs, y, train_idx, test_idx, alphas, mapping, n_components,
-                              layer_batch)
+                              layer_batch, pls_weights)
     else:
-        scorer = _sharded_scorer(mapping, n_components, mesh)
+        scorer = _sharded_scorer(mapping, n_components, pls_weights, mesh)
         result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
         result = jax.tree.map(lambda a: a[:n_layers], result)
     if mapping == "pls":
@@ -153,9 +162,11 @@ def neural_predictivity(
     return jax.tree.map(lambda a: a[0], result) if single else result
 
 
-def _check_inputs(xs, y, splits, mapping, n_components):
+def _check_inputs(xs, y, splits, mapping, n_components, pls_weights):
     if mapping not in MAPPINGS:
         raise ValueError(f"unknown mapping {mapping!r}; expected one of {MAPPINGS}")
+    if pls_weights not in WEIGHT_SOLVERS:
+        raise ValueError(f"unknown pls_weights {pls_weights!r}; expected one of {WEIGHT_SOLVERS}")
     if y.ndim != 2:
         raise ValueError(f"targets must be (stimuli, neuroids), got shape {y.shape}")
     n = xs.shape[1]

@@ -76,7 +76,7 @@ def test_scores_equal_the_kernel_path_and_the_driver_wins(setup, rng):
     targets = average_repetitions(select_region(read_assembly(path), "IT").isel(time_bin=0))
     splits = stratified_shuffle_splits(targets["object_name"].values)
     direct = neural_predictivity(good.astype(np.float32), targets.values.astype(np.float32),
-                                 splits, n_components=5)
+                                 splits, n_components=5, pls_weights=benchmark.pls_weights)
     assert scores["good"]["raw"] == pytest.approx(float(direct.score), abs=1e-5)
     ceiling = result["ceiling"]["ceiling"]
     assert 0.5 < ceiling <= 1.0

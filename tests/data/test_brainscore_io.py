@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from jaxbrain.data import read_assembly, read_stimulus_set
+from jaxbrain.data import read_assembly, read_stimulus_set, write_assembly
 
 N_STIM, N_REPS, N_NEUROIDS = 12, 3, 5
 
@@ -33,14 +33,8 @@ def brainio_style_assembly(rng, stimulus_coord="stimulus_id"):
 
 
 def write_like_brainio(assembly, path, compress=True, group=None, mode="w"):
-    """What brainio.packaging.write_netcdf does: reset MultiIndexes, then to_netcdf."""
-    assembly = assembly.reset_index(list(assembly.indexes))
-    if compress:
-        dataset = assembly.to_dataset(name="data")
-        encoding = {v: {"zlib": True, "complevel": 1} for v in dataset.variables}
-        dataset.to_netcdf(path, mode=mode, group=group, encoding=encoding)
-    else:
-        assembly.to_netcdf(path, mode=mode, group=group)
+    """What brainio.packaging.write_netcdf does (jaxbrain.data.write_assembly mirrors it)."""
+    write_assembly(assembly, path, group=group, compress=compress, append=mode == "a")
 
 
 @pytest.mark.parametrize("compress", [True, False])

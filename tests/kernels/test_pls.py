@@ -68,3 +68,17 @@ def test_float32_close_to_float64(rng, n, d):
     p32 = np.asarray(pls_predict(pls_fit(x32, y32, 10), x32))
     assert p32.dtype == np.float32
     assert rel_err(p32, p64) <= 1e-4
+
+
+@pytest.mark.parametrize("n,d,m", [(300, 40, 10), (150, 400, 20), (120, 12, 40), (100, 20, 1)])
+def test_sklearn_weights_reproduce_unconverged_sklearn(rng, n, d, m):
+    """weights="sklearn" replays scikit-learn's power iteration (tol 1e-6, 500 iterations):
+    its default results, not converged on generic data, are matched to 1e-10 (float64)."""
+    x, y = generic(rng, n, d, m)
+    a = min(10, d)
+    expected = PLSRegression(a, scale=False).fit(x, y).predict(x)
+    got = pls_predict(pls_fit(x, y, a, weights="sklearn"), x)
+    assert rel_err(got, expected) <= 1e-10
+    exact = pls_predict(pls_fit(x, y, a), x)
+    if m > 1:  # the two solvers differ exactly where scikit-learn stops early
+        assert rel_err(exact, expected) > 1e-6
