@@ -156,6 +156,14 @@ def main(argv):
     figures["single_layer"] = s
     print(f"GFLOP/s  jaxbrain {gflops:.1f}   numpy matmul peak {peak:.1f}   "
           f"({100 * gflops / peak:.0f}% of peak)")
+    replay, replay_s = timed(
+        lambda: neural_predictivity(x, y, splits, "pls", n_components=n_comp,
+                                    pls_weights="sklearn"), repeats=5)
+    s.update(sklearn_weights_score=float(replay.score), sklearn_weights_s_per_layer=replay_s,
+             sklearn_weights_abs_difference=abs(float(replay.score) - s["sklearn_score"]))
+    print(f"with pls_weights='sklearn' (replays scikit-learn's power iteration): score "
+          f"{float(replay.score):.6f}   |diff| {s['sklearn_weights_abs_difference']:.2e}   "
+          f"{replay_s:.4f} s/layer")
 
     # Part 2: a stack of layers in one call.
     xs = np.stack([synthetic_layer(rng, n, stack_d, m, n_objects)[0] for _ in range(stack_layers)])

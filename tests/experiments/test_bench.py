@@ -20,6 +20,7 @@ def test_quick_bench_runs_and_agrees_with_sklearn(tmp_path):
     figures = json.loads(out.read_text())
     single = figures["single_layer"]
     assert single["abs_difference"] <= 1e-3
+    assert single["sklearn_weights_abs_difference"] <= 1e-5
     for key in ("jaxbrain_s_per_layer", "sklearn_s_per_layer", "speedup", "numpy_matmul_gflops"):
         assert single[key] > 0
     assert figures["layer_stack"]["layers_per_second"] > 0
