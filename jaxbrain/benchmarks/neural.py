@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import xarray as xr
 
+from jaxbrain.benchmarks.layers import flatten_checked
 from jaxbrain.data import assemblies
 from jaxbrain.kernels import (
     neural_predictivity,
@@ -134,7 +135,7 @@ def score_layers_on(
     names = list(layers)
     scored = {}
     for name in progress(names) if progress else names:
-        x = _flatten_checked(name, layers[name], rows.size)[rows]
+        x = flatten_checked(name, layers[name], rows.size)[rows]
         result = neural_predictivity(
             x, y, splits, benchmark.mapping,
             n_components=benchmark.n_components, alphas=benchmark.alphas,
@@ -142,22 +143,6 @@ def score_layers_on(
         )
         scored[name] = _layer_scores(result, ceiling, benchmark.convention)
     return {"benchmark": dataclasses.asdict(benchmark), "ceiling": ceiling, "layers": scored}
-
-
-def _flatten_checked(name, activations, n_stimuli) -> np.ndarray:
-    x = np.asarray(activations)
-    if x.ndim == 0 or x.shape[0] != n_stimuli:
-        raise ValueError(
-            f"layer {name!r}: first axis must be the {n_stimuli} stimuli, got shape {x.shape}"
-        )
-    x = x.reshape(n_stimuli, -1)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"layer {name!r}: activations contain NaN or infinite values")
-    if np.all(x.max(axis=0) == x.min(axis=0)):
-        raise ValueError(f"layer {name!r}: every feature is constant across stimuli")
-    return x
 
 
 def _layer_scores(result, ceiling, convention) -> dict:

@@ -11,13 +11,16 @@ from jaxbrain.data.assemblies import (
     validate,
 )
 from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set, write_assembly
+from jaxbrain.data.lamem import MemorabilityData, read_lamem
 
 __all__ = [
+    "MemorabilityData",
     "Repetitions",
     "align",
     "average_repetitions",
     "match_rows",
     "read_assembly",
+    "read_lamem",
     "read_stimulus_set",
     "repetitions",
     "select_region",
