@@ -1,5 +1,6 @@
 """Benchmarks: named, versioned recipes from recordings and activations to scores."""
 
+from jaxbrain.benchmarks.decoding import BrainResponses, decode_features
 from jaxbrain.benchmarks.memorability import score_memorability
 from jaxbrain.benchmarks.neural import CONVENTIONS, NeuralBenchmark, score_layers_on
 from jaxbrain.benchmarks.registry import BENCHMARKS, load, names
@@ -7,7 +8,9 @@ from jaxbrain.benchmarks.registry import BENCHMARKS, load, names
 __all__ = [
     "BENCHMARKS",
     "CONVENTIONS",
+    "BrainResponses",
     "NeuralBenchmark",
+    "decode_features",
     "load",
     "names",
     "score_layers_on",
