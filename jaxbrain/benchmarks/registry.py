@@ -1,8 +1,9 @@
 """Benchmarks by name: ``jaxbrain.benchmarks.load("MajajHong2015.IT-pls")``.
 
 Names and parameters follow Brain-Score vision's public definitions (region, time window,
-stratification, visual degrees, trials); ``-ridge`` variants and the early/late IT windows
-are jaxbrain's additions and carry jaxbrain version labels.
+stratification, visual degrees, trials); ``-ridge`` variants, the early/late IT windows and
+the ``Synthetic.*`` benchmarks (for :mod:`jaxbrain.data.synthetic`) are jaxbrain's additions
+and carry jaxbrain version labels.
 """
 
 from __future__ import annotations
@@ -30,8 +31,17 @@ def _freemanziemba(region: str, mapping: str, public: bool):
     )
 
 
+def _synthetic(region: str, mapping: str):
+    """The synthetic suite's regions (jaxbrain.data.synthetic; 6 repetitions per image)."""
+    return NeuralBenchmark(
+        identifier=f"Synthetic.{region}-{mapping}", region=region, time_window_ms=(70.0, 170.0),
+        mapping=mapping, stratification_coord="object_name", visual_degrees=8.0,
+        number_of_trials=6, version="jaxbrain-1",
+    )
+
+
 def _build() -> dict[str, NeuralBenchmark]:
-    benchmarks = []
+    benchmarks = [_synthetic(r, m) for r in ("V1", "V2", "V4", "IT") for m in ("pls", "ridge")]
     for public in (False, True):
         for mapping in ("pls", "ridge"):
             benchmarks += [_majajhong(r, mapping, public) for r in ("V4", "IT")]
