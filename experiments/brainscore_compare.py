@@ -12,7 +12,8 @@ is never imported by jaxbrain or its tests.  Three steps, in one folder:
 The fixture is an IT assembly in brainio's NetCDF layout (640 stimuli of 64 objects,
 4 repetitions, 168 neuroids driven by the second of three random layers plus unit noise) and
 an activations .npz; Brain-Score scores it with its registered ``pls`` metric and
-``internal_consistency`` ceiling and its ``explained_variance`` ceiled score.
+``internal_consistency`` ceiling and its ``explained_variance`` ceiled score, and with its
+``cka_cv`` and ``rdm_cv`` metrics (compared with the ``-cka`` / ``-rdm`` benchmarks).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def brainscore(folder: Path) -> None:
         start = time.perf_counter()
         score = metric(source, target)
         seconds = time.perf_counter() - start
+        similarities = {kind: float(load_metric(f"{kind}_cv")(source, target).values)
+                        for kind in ("cka", "rdm")}
         raw = score.attrs["raw"].transpose("split", "neuroid")
         result["layers"][name] = {
             "raw": float(score.values), "error": float(score.attrs["error"]),
@@ -104,22 +107,26 @@ def brainscore(folder: Path) -> None:
             "per_neuroid": dict(zip(raw["neuroid_id"].values.tolist(),
                                     raw.mean("split").values.tolist(), strict=True)),
             "seconds": seconds,
+            **similarities,
         }
         print(f"{name}: raw {float(score.values):.6f} ({seconds:.1f} s)")
     (folder / "brainscore.json").write_text(json.dumps(result))
 
 
-def compare(folder: Path) -> None:
-    import numpy as np
-
-    out = folder / "jaxbrain.json"
+def _jaxbrain_score(folder: Path, benchmark: str) -> tuple[dict, float]:
+    out = folder / f"jaxbrain-{benchmark}.json"
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "jaxbrain", "score", "--activations",
                     str(folder / "acts.npz"), "--assembly", str(folder / "data.nc"),
-                    "--benchmark", "MajajHong2015.IT-pls", "--out", str(out)], check=True)
-    seconds = time.perf_counter() - start
-    ours, theirs = json.loads(out.read_text()), json.loads((folder / "brainscore.json")
-                                                           .read_text())
+                    "--benchmark", benchmark, "--out", str(out)], check=True)
+    return json.loads(out.read_text()), time.perf_counter() - start
+
+
+def compare(folder: Path) -> None:
+    import numpy as np
+
+    ours, seconds = _jaxbrain_score(folder, "MajajHong2015.IT-pls")
+    theirs = json.loads((folder / "brainscore.json").read_text())
     print(f"jaxbrain CLI: {seconds:.1f} s for {len(ours['layers'])} layers, start-up included")
     print(f"ceiling |diff| {abs(ours['ceiling']['ceiling'] - theirs['ceiling']):.1e}")
     ids = [f"n{i}" for i in range(N_NEUROIDS)]
@@ -131,6 +138,11 @@ def compare(folder: Path) -> None:
               f"{np.abs(np.subtract(mine['per_split'], ref['per_split'])).max():.1e}  "
               f"per-neuroid max {np.abs(np.subtract(mine['per_neuroid'], neuroid_ref)).max():.1e}"
               f"  (Brain-Score {ref['seconds']:.1f} s)")
+    for kind in ("cka", "rdm"):
+        similarity, _ = _jaxbrain_score(folder, f"MajajHong2015.IT-{kind}")
+        diffs = [abs(similarity["layers"][name]["raw"] - theirs["layers"][name][kind])
+                 for name in similarity["layers"]]
+        print(f"{kind}_cv: largest |diff| over layers {max(diffs):.1e}")
 
 
 if __name__ == "__main__":

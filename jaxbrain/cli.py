@@ -22,7 +22,7 @@ import numpy as np
 
 import jaxbrain
 from jaxbrain.benchmarks import CONVENTIONS, load
-from jaxbrain.benchmarks.neural import score_layers_on
+from jaxbrain.benchmarks.neural import MAPPINGS, score_layers_on
 from jaxbrain.data import read_assembly
 
 _PROGRESS_MIN_LAYERS = 4
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     overrides.add_argument("--splits", type=int)
     overrides.add_argument("--train-fraction", type=float)
     overrides.add_argument("--seed", type=int)
-    overrides.add_argument("--mapping", choices=["pls", "ridge"])
+    overrides.add_argument("--mapping", choices=list(MAPPINGS))
     overrides.add_argument("--components", type=int, help="PLS components")
     overrides.add_argument(
         "--pls-weights", choices=["sklearn", "exact"],

@@ -11,18 +11,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from jaxbrain.benchmarks.layers import flatten_checked
 from jaxbrain.data import assemblies
 from jaxbrain.kernels import (
+    cka,
     neural_predictivity,
+    rsa,
     split_half_consistency,
     split_half_splits,
     stratified_shuffle_splits,
 )
 from jaxbrain.kernels.pls import WEIGHT_SOLVERS
+
+MAPPINGS = ("pls", "ridge", "cka", "rdm")
+SIMILARITIES = {"cka": cka, "rdm": rsa}  # debiased linear CKA; RDM Spearman (Brain-Score's)
 
 # Ceiled-score conventions, by name (DESIGN §4).  Every output states which one it used.
 CONVENTIONS = {
@@ -40,7 +47,7 @@ class NeuralBenchmark:
     region: str
     time_window_ms: tuple[float, float]
     stratification_coord: str | None = "object_name"
-    mapping: str = "pls"  # "pls" or "ridge"
+    mapping: str = "pls"  # "pls" / "ridge" (predictivity) or "cka" / "rdm" (similarity)
     n_components: int = 25
     # "sklearn" replays scikit-learn's PLS power iteration, so scores equal Brain-Score's even
     # where that iteration stops short of convergence; "exact" uses exact singular vectors.
@@ -48,6 +55,7 @@ class NeuralBenchmark:
     alphas: tuple[float, ...] | None = None  # ridge grid; None = DEFAULT_ALPHAS
     n_splits: int = 10
     train_size: float = 0.9
+    test_size: float | None = None  # similarity benchmarks score the test side (0.9)
     seed: int = 1
     ceiling: str | None = "split_half"  # None: report raw scores only
     convention: str = "v4"
@@ -61,8 +69,8 @@ class NeuralBenchmark:
         unknown = set(changes) - fields
         if unknown:
             raise ValueError(f"unknown benchmark options {sorted(unknown)}")
-        if changes.get("mapping", "pls") not in ("pls", "ridge"):
-            raise ValueError(f"unknown mapping {changes['mapping']!r}; expected 'pls' or 'ridge'")
+        if changes.get("mapping", "pls") not in MAPPINGS:
+            raise ValueError(f"unknown mapping {changes['mapping']!r}; expected one of {MAPPINGS}")
         if changes.get("pls_weights", "exact") not in WEIGHT_SOLVERS:
             raise ValueError(
                 f"unknown pls_weights {changes['pls_weights']!r}; expected {WEIGHT_SOLVERS}"
@@ -128,7 +136,7 @@ def score_layers_on(
     else:
         labels = np.asarray(targets[benchmark.stratification_coord].values).astype(str)
     splits = stratified_shuffle_splits(
-        labels, benchmark.n_splits, benchmark.train_size, benchmark.seed
+        labels, benchmark.n_splits, benchmark.train_size, benchmark.seed, benchmark.test_size
     )
     ceiling = ceiling_of(benchmark, trials)
     y = np.asarray(targets.values, dtype=np.float32)
@@ -136,6 +144,9 @@ def score_layers_on(
     scored = {}
     for name in progress(names) if progress else names:
         x = flatten_checked(name, layers[name], rows.size)[rows]
+        if benchmark.mapping in SIMILARITIES:
+            scored[name] = _similarity_scores(x, y, splits, benchmark.mapping)
+            continue
         result = neural_predictivity(
             x, y, splits, benchmark.mapping,
             n_components=benchmark.n_components, alphas=benchmark.alphas,
@@ -143,6 +154,21 @@ def score_layers_on(
         )
         scored[name] = _layer_scores(result, ceiling, benchmark.convention)
     return {"benchmark": dataclasses.asdict(benchmark), "ceiling": ceiling, "layers": scored}
+
+
+def _similarity_scores(x, y, splits, mapping) -> dict:
+    """CKA or RDM similarity on each split's test stimuli (Brain-Score's test-only
+    cross-validation), mean and SEM over splits."""
+    similarity = SIMILARITIES[mapping]
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    per_split = np.asarray(
+        jax.vmap(lambda test: similarity(x[test], y[test]))(jnp.asarray(splits.test))
+    )
+    return {
+        "raw": float(per_split.mean()),
+        "error": float(per_split.std() / np.sqrt(per_split.size)),
+        "per_split": per_split.tolist(),
+    }
 
 
 def _layer_scores(result, ceiling, convention) -> dict:

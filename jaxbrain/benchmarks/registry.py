@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import difflib
 
-from jaxbrain.benchmarks.neural import NeuralBenchmark
+from jaxbrain.benchmarks.neural import MAPPINGS, NeuralBenchmark
+
+
+def _similarity_options(mapping: str) -> dict:
+    """CKA / RDM variants: Brain-Score's test-only cross-validation (score the 90 % test side),
+    no ceiling defined yet."""
+    if mapping in ("cka", "rdm"):
+        return {"test_size": 0.9, "ceiling": None}
+    return {}
 
 
 def _majajhong(region: str, mapping: str, public: bool, window=(70.0, 170.0), tag=""):
@@ -19,6 +27,7 @@ def _majajhong(region: str, mapping: str, public: bool, window=(70.0, 170.0), ta
         identifier=name, region=region, time_window_ms=window, mapping=mapping,
         stratification_coord="object_name", visual_degrees=8.0, number_of_trials=50,
         version="3" if mapping == "pls" and not tag else "jaxbrain-1",
+        **_similarity_options(mapping),
     )
 
 
@@ -27,7 +36,7 @@ def _freemanziemba(region: str, mapping: str, public: bool):
     return NeuralBenchmark(
         identifier=name, region=region, time_window_ms=(50.0, 200.0), mapping=mapping,
         stratification_coord="texture_type", visual_degrees=4.0, number_of_trials=20,
-        version="2" if mapping == "pls" else "jaxbrain-1",
+        version="2" if mapping == "pls" else "jaxbrain-1", **_similarity_options(mapping),
     )
 
 
@@ -36,14 +45,14 @@ def _synthetic(region: str, mapping: str):
     return NeuralBenchmark(
         identifier=f"Synthetic.{region}-{mapping}", region=region, time_window_ms=(70.0, 170.0),
         mapping=mapping, stratification_coord="object_name", visual_degrees=8.0,
-        number_of_trials=6, version="jaxbrain-1",
+        number_of_trials=6, version="jaxbrain-1", **_similarity_options(mapping),
     )
 
 
 def _build() -> dict[str, NeuralBenchmark]:
-    benchmarks = [_synthetic(r, m) for r in ("V1", "V2", "V4", "IT") for m in ("pls", "ridge")]
+    benchmarks = [_synthetic(r, m) for r in ("V1", "V2", "V4", "IT") for m in MAPPINGS]
     for public in (False, True):
-        for mapping in ("pls", "ridge"):
+        for mapping in MAPPINGS:
             benchmarks += [_majajhong(r, mapping, public) for r in ("V4", "IT")]
             benchmarks += [_freemanziemba(r, mapping, public) for r in ("V1", "V2")]
             benchmarks.append(_majajhong("IT", mapping, public, (70.0, 100.0), ".early"))

@@ -31,9 +31,14 @@ def _stack(split_iter) -> Splits:
 
 
 def stratified_shuffle_splits(
-    labels, n_splits: int = 10, train_size: float = 0.9, seed: int = 1
+    labels, n_splits: int = 10, train_size: float = 0.9, seed: int = 1,
+    test_size: float | None = None,
 ) -> Splits:
     """``StratifiedShuffleSplit(n_splits, train_size, random_state=seed)`` on ``labels``.
+
+    With ``test_size`` the split is sized by it instead (scikit-learn's ``train_size=None,
+    test_size=...``; Brain-Score's test-only cross-validation uses ``test_size=0.9``), which
+    rounds differently from ``train_size=1 - test_size``.
 
     ``labels`` are the stratification values (e.g. ``object_name``) of the stimuli in the
     targets' row order.  ``labels=None`` gives plain ``ShuffleSplit`` splits; pass the number
@@ -43,7 +48,7 @@ def stratified_shuffle_splits(
     if labels.ndim != 1:
         raise ValueError(f"stratification labels must be 1-D, got shape {labels.shape}")
     n = labels.shape[0]
-    _check_sizes(n, n_splits, train_size)
+    n_train = _n_train(n, n_splits, train_size, test_size)
     classes, counts = np.unique(labels, return_counts=True)
     if counts.min() < 2:
         rare = classes[counts < 2][:5].tolist()
@@ -51,26 +56,28 @@ def stratified_shuffle_splits(
             f"too few stimuli for stratified splits: stratification classes {rare} have a "
             "single stimulus (each class needs at least 2)"
         )
-    n_train = int(np.floor(train_size * n))
     if min(n_train, n - n_train) < classes.size:
         raise ValueError(
-            f"too few stimuli for stratified splits: {n} stimuli with train_size={train_size} "
+            f"too few stimuli for stratified splits: {n} stimuli "
             f"give {n_train} training and {n - n_train} test stimuli, but each side needs one "
             f"per class ({classes.size} stratification classes)"
         )
-    splitter = StratifiedShuffleSplit(n_splits=n_splits, train_size=train_size, random_state=seed)
+    splitter = StratifiedShuffleSplit(
+        n_splits=n_splits, random_state=seed,
+        **({"test_size": test_size} if test_size is not None else {"train_size": train_size}),
+    )
     try:
         return _stack(splitter.split(np.zeros(n), labels))
     except ValueError as err:  # sklearn's own size checks, e.g. fewer test rows than classes
         raise ValueError(
-            f"cannot draw {n_splits} stratified splits (train_size={train_size}) from {n} "
+            f"cannot draw {n_splits} stratified splits ({n_train} training) from {n} "
             f"stimuli in {classes.size} classes: {err}"
         ) from err
 
 
 def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: int = 1) -> Splits:
     """Unstratified ``ShuffleSplit(n_splits, train_size, random_state=seed)`` over ``n`` rows."""
-    _check_sizes(n, n_splits, train_size)
+    _n_train(n, n_splits, train_size)
     return _shuffle(n, n_splits, train_size, seed)
 
 
@@ -93,14 +100,20 @@ def _shuffle(n: int, n_splits: int, train_size: float, seed: int) -> Splits:
     return _stack(splitter.split(np.zeros(n)))
 
 
-def _check_sizes(n: int, n_splits: int, train_size: float) -> None:
+def _n_train(n: int, n_splits: int, train_size: float, test_size: float | None = None) -> int:
+    """Training-set size as scikit-learn computes it, after checking the request is possible."""
     if n_splits < 1:
         raise ValueError(f"n_splits must be >= 1, got {n_splits}")
-    if not 0.0 < train_size < 1.0:
-        raise ValueError(f"train_size must be a fraction in (0, 1), got {train_size}")
-    n_train = int(np.floor(train_size * n))
+    fraction, name = (train_size, "train_size") if test_size is None else (test_size, "test_size")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"{name} must be a fraction in (0, 1), got {fraction}")
+    if test_size is None:
+        n_train = int(np.floor(train_size * n))
+    else:
+        n_train = n - int(np.ceil(test_size * n))
     if n_train < 2 or n - n_train < 1:
         raise ValueError(
-            f"too few stimuli for the requested splits: {n} stimuli with train_size={train_size} "
+            f"too few stimuli for the requested splits: {n} stimuli with {name}={fraction} "
             f"give {n_train} training and {n - n_train} test stimuli (need >= 2 and >= 1)"
         )
+    return n_train

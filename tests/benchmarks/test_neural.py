@@ -85,3 +85,34 @@ def test_scores_equal_the_kernel_path_and_the_driver_wins(setup, rng):
         assert scores["good"]["ceiled_by_convention"][name] == pytest.approx(expected)
     assert scores["good"]["ceiled"] == scores["good"]["ceiled_by_convention"]["v4"]
     assert scores["good"]["n_neuroids"] == 6 and scores["good"]["nan_neuroids"] == 0
+
+
+@pytest.mark.parametrize("mapping", ["cka", "rdm"])
+def test_similarity_variants_score_the_test_side_of_brainscore_splits(setup, rng, mapping):
+    from scipy import stats as sps
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    from tests.kernels.test_cka import hsic_unbiased_slow
+
+    path, ids, good = setup
+    benchmark = load(f"MajajHong2015.IT-{mapping}")
+    assert benchmark.test_size == 0.9 and benchmark.ceiling is None
+    result = score_layers_on(benchmark, {"good": good}, ids, read_assembly(path))
+    assert result["ceiling"] is None
+    targets = average_repetitions(select_region(read_assembly(path), "IT").isel(time_bin=0))
+    y = targets.values
+    splitter = StratifiedShuffleSplit(n_splits=10, test_size=0.9, random_state=1)
+    expected = []
+    for _, test in splitter.split(np.zeros(len(y)), targets["object_name"].values):
+        a, b = good[test], y[test]
+        if mapping == "cka":
+            k = (a - a.mean(0)) @ (a - a.mean(0)).T
+            l = (b - b.mean(0)) @ (b - b.mean(0)).T
+            expected.append(hsic_unbiased_slow(k, l)
+                            / np.sqrt(hsic_unbiased_slow(k, k) * hsic_unbiased_slow(l, l)))
+        else:
+            iu = np.triu_indices(len(test), k=1)
+            expected.append(sps.spearmanr((1 - np.corrcoef(a))[iu],
+                                          (1 - np.corrcoef(b))[iu]).statistic)
+    np.testing.assert_allclose(result["layers"]["good"]["per_split"], expected, atol=1e-5)
+    assert result["layers"]["good"]["raw"] == pytest.approx(np.mean(expected), abs=1e-5)

@@ -30,6 +30,15 @@ def test_shuffle_and_split_half_identical_to_sklearn():
         np.testing.assert_array_equal(plain.train[k], a)
 
 
+def test_test_size_sizing_identical_to_sklearn(rng):
+    labels = rng.permutation(np.repeat(np.arange(7), 13))  # 91 stimuli: rounding matters
+    splits = stratified_shuffle_splits(labels, test_size=0.9)
+    reference = StratifiedShuffleSplit(n_splits=10, test_size=0.9, random_state=1)
+    for k, (train, test) in enumerate(reference.split(np.zeros(91), labels)):
+        np.testing.assert_array_equal(splits.train[k], train)
+        np.testing.assert_array_equal(splits.test[k], test)
+
+
 def test_class_with_single_stimulus_is_a_clear_error():
     labels = np.array(["a"] * 10 + ["b"] * 10 + ["lonely"])
     with pytest.raises(ValueError, match="lonely.*single stimulus"):
