@@ -3,7 +3,7 @@
 Brain-Score pins numpy < 2 and an old xarray, so it lives in its own virtual environment and
 is never imported by jaxbrain or its tests.  Three steps, in one folder:
 
-    .venv/bin/python -m experiments.brainscore_compare make DIR        # fixture (jaxbrain env)
+    .venv/bin/python -m experiments.brainscore_compare make DIR [uneven]  # fixture
     python3 -m venv bsenv && BS_INSTALL_DEPENDENCIES=no bsenv/bin/pip install \\
         torch==2.13.0 brainscore-vision                                # once
     RESULTCACHING_DISABLE=1 bsenv/bin/python experiments/brainscore_compare.py brainscore DIR
@@ -11,7 +11,8 @@ is never imported by jaxbrain or its tests.  Three steps, in one folder:
 
 The fixture is an IT assembly in brainio's NetCDF layout (640 stimuli of 64 objects,
 4 repetitions, 168 neuroids driven by the second of three random layers plus unit noise) and
-an activations .npz; Brain-Score scores it with its registered ``pls`` metric and
+an activations .npz (``uneven``: every 7th trial dropped, so stimuli have 2-4 repetitions);
+Brain-Score scores it with its registered ``pls`` metric and
 ``internal_consistency`` ceiling and its ``explained_variance`` ceiled score, and with its
 ``cka_cv`` and ``rdm_cv`` metrics (compared with the ``-cka`` / ``-rdm`` benchmarks).
 """
@@ -28,7 +29,7 @@ N_STIMULI, N_OBJECTS, N_REPETITIONS, N_NEUROIDS = 640, 64, 4, 168
 LAYER_WIDTHS = (512, 2048, 4096)
 
 
-def make(folder: Path) -> None:
+def make(folder: Path, uneven: bool = False) -> None:
     import numpy as np
     import pandas as pd
     import xarray as xr
@@ -55,9 +56,11 @@ def make(folder: Path) -> None:
         coords = coords.merge(xr.Coordinates.from_pandas_multiindex(index(arrays, names=names),
                                                                     dim)).coords
     data = trials.reshape(N_REPETITIONS * N_STIMULI, N_NEUROIDS)[:, :, None]
+    assembly = xr.DataArray(data, dims=("presentation", "neuroid", "time_bin"), coords=coords)
+    if uneven:  # drop every 7th trial: stimuli end up with 2 to 4 repetitions
+        assembly = assembly.isel(presentation=np.arange(assembly.sizes["presentation"]) % 7 != 3)
     folder.mkdir(parents=True, exist_ok=True)
-    write_assembly(xr.DataArray(data, dims=("presentation", "neuroid", "time_bin"),
-                                coords=coords), folder / "data.nc")
+    write_assembly(assembly, folder / "data.nc")
     np.savez(folder / "acts.npz", stimulus_id=ids, **layers)
     print(f"wrote {folder / 'data.nc'} and {folder / 'acts.npz'}")
 
@@ -146,5 +149,8 @@ def compare(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    step, folder = sys.argv[1], Path(sys.argv[2])
-    {"make": make, "brainscore": brainscore, "compare": compare}[step](folder)
+    step, folder, *options = sys.argv[1:]
+    if step == "make":
+        make(Path(folder), uneven="uneven" in options)
+    else:
+        {"brainscore": brainscore, "compare": compare}[step](Path(folder))

@@ -22,7 +22,7 @@ from jaxbrain.kernels import (
     cka,
     neural_predictivity,
     rsa,
-    split_half_consistency,
+    split_half_consistency_trials,
     split_half_splits,
     stratified_shuffle_splits,
 )
@@ -97,15 +97,18 @@ def ceiling_of(benchmark: NeuralBenchmark, trials: xr.DataArray) -> dict | None:
     if benchmark.ceiling is None:
         return None
     reps = assemblies.repetitions(trials)
-    halves = split_half_splits(reps.data.shape[0], benchmark.n_splits, benchmark.seed)
-    result = split_half_consistency(reps.data, halves.train, halves.test)
+    halves = split_half_splits(reps.n_repetitions, benchmark.n_splits, benchmark.seed)
+    result = split_half_consistency_trials(
+        reps.data, reps.stimulus_index, reps.repetition_index, halves.train, halves.test,
+        n_stimuli=reps.stimulus_id.size,
+    )
     return {
         "ceiling": float(result.ceiling),
         "ceiling_error": float(result.error),
         "ceiling_per_split": np.asarray(result.per_split).tolist(),
         "ceiling_per_neuroid": np.asarray(result.per_neuroid).mean(axis=0).tolist(),
         "ceiling_nan_neuroids": int(np.asarray(result.n_nan).max()),
-        "repetitions": int(reps.data.shape[0]),
+        "repetitions": int(reps.n_repetitions),
     }
 
 

@@ -1,7 +1,7 @@
 """Neural data: assemblies (labelled recordings) and readers for Brain-Score's file layouts."""
 
 from jaxbrain.data.assemblies import (
-    Repetitions,
+    Trials,
     align,
     average_repetitions,
     match_rows,
@@ -15,7 +15,7 @@ from jaxbrain.data.lamem import MemorabilityData, read_lamem
 
 __all__ = [
     "MemorabilityData",
-    "Repetitions",
+    "Trials",
     "align",
     "average_repetitions",
     "match_rows",

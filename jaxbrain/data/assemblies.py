@@ -101,48 +101,42 @@ def average_repetitions(assembly: xr.DataArray) -> xr.DataArray:
     )
 
 
-class Repetitions(NamedTuple):
-    """Trials arranged for split-half ceilings: data[r, s, n] is repetition r of stimulus s."""
+class Trials(NamedTuple):
+    """Single trials for split-half ceilings, flat: any number of trials per stimulus."""
 
-    data: np.ndarray  # (n_repetitions, n_stimuli, n_neuroids)
-    stimulus_id: np.ndarray  # (n_stimuli,) sorted
+    data: np.ndarray  # (n_trials, n_neuroids)
+    stimulus_index: np.ndarray  # (n_trials,) row of the trial's stimulus in `stimulus_id`
+    repetition_index: np.ndarray  # (n_trials,) position of its repetition among the values
+    stimulus_id: np.ndarray  # (n_stimuli,) sorted, as in average_repetitions
+    n_repetitions: int  # number of distinct repetition values
 
 
-def repetitions(assembly: xr.DataArray) -> Repetitions:
-    """Stack the trials of every stimulus; each stimulus must have the same number of trials
-    (ceilings need a static shape), and at least 2."""
+def repetitions(assembly: xr.DataArray) -> Trials:
+    """The trials of a single-window assembly, indexed by stimulus and repetition.
+
+    Repetitions are the sorted distinct values of the ``repetition`` coordinate (as
+    Brain-Score splits them); without that coordinate, a trial's repetition is its order of
+    appearance among its stimulus's trials.  Stimuli may have different numbers of trials."""
     assembly = _single_window(assembly)
     unique, inverse = _stimulus_groups(assembly)
     counts = np.bincount(inverse, minlength=unique.size)
-    if counts.min() != counts.max():
-        fewest = unique[counts == counts.min()][:5].tolist()
-        raise ValueError(
-            f"stimuli have unequal numbers of repetitions ({counts.min()} to {counts.max()}); "
-            f"e.g. {fewest} have {counts.min()}: a split-half ceiling needs equal counts"
-        )
-    if counts.min() < 2:
+    if counts.max() < 2:
         raise ValueError(
             "the assembly has a single presentation per stimulus: a ceiling needs repetitions"
         )
-    n_reps = counts[0]
     if "repetition" in assembly.coords:
-        # Row r of the stack is the r-th smallest repetition value of every stimulus, so
-        # split-half indices mean the same repetitions as Brain-Score's splits over the
-        # sorted unique `repetition` values.
-        rep_values = np.asarray(assembly["repetition"].values)
-        order = np.lexsort((rep_values, inverse))
-        per_stimulus = rep_values[order].reshape(unique.size, n_reps)
-        differs = np.any(per_stimulus != per_stimulus[:1], axis=1)
-        if differs.any():
-            raise ValueError(
-                "stimuli were recorded with different sets of 'repetition' values (e.g. "
-                f"{unique[differs][:5].tolist()}): split halves would not be comparable"
-            )
+        values, repetition_index = np.unique(np.asarray(assembly["repetition"].values),
+                                             return_inverse=True)
+        n_repetitions = values.size
     else:
-        order = np.argsort(inverse, kind="stable")  # trials grouped by stimulus, file order
-    data = np.asarray(assembly.transpose(PRESENTATION, NEUROID).values)[order]
-    stacked = data.reshape(unique.size, n_reps, -1).transpose(1, 0, 2)
-    return Repetitions(np.ascontiguousarray(stacked), unique)
+        order = np.argsort(inverse, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        repetition_index = np.empty(inverse.size, dtype=np.int64)
+        repetition_index[order] = np.arange(inverse.size) - np.repeat(starts, counts)
+        n_repetitions = int(counts.max())
+    data = np.asarray(assembly.transpose(PRESENTATION, NEUROID).values)
+    return Trials(data, inverse.astype(np.int64), repetition_index.astype(np.int64), unique,
+                  n_repetitions)
 
 
 def match_rows(source_ids, target_ids, source: str = "activations",

@@ -1,8 +1,9 @@
 """A synthetic benchmark suite with a known answer, written in the real formats.
 
-Deterministic from a seed.  Images of a few procedurally drawn objects (with labels and
-per-image memorability) pass through a hidden random convolutional network; each region's
-recordings are random linear read-outs of one known layer plus trial noise of known size:
+Deterministic from a seed.  Images of a few procedurally drawn objects (with object and
+category labels and per-image memorability) pass through a hidden random convolutional
+network; each region's recordings are random linear read-outs of one known layer plus trial
+noise of known size:
 
     V1 <- block1, V2 <- block2, V4 <- block3, IT <- block4, memorability <- block3,
     fMRI subjects (voxels) <- block2 (the units to decode are block3's)
@@ -32,6 +33,7 @@ from matplotlib import image as mpimg
 from jaxbrain.data.brainscore_io import write_assembly
 
 REGION_LAYERS = {"V1": "block1", "V2": "block2", "V4": "block3", "IT": "block4"}
+N_CATEGORIES = 2  # objects k and k + 2, k + 4, ... share category k % 2
 MEMORABILITY_LAYER = "block3"
 FMRI_LAYER, DECODED_LAYER = "block2", "block3"
 _CHANNELS = (3, 16, 32, 64, 128)
@@ -112,6 +114,12 @@ def _readout(rng, features: np.ndarray, n_out: int) -> np.ndarray:
     return (signal - signal.mean(0)) / signal.std(0)
 
 
+def categories(labels: np.ndarray) -> np.ndarray:
+    """Category of each object label (``objectK`` belongs to ``categoryK%2``)."""
+    return np.array([f"category{int(label.removeprefix('object')) % N_CATEGORIES}"
+                     for label in labels])
+
+
 def _recordings(ids, labels, signal, regions, config, rng) -> xr.DataArray:
     reps = config.n_repetitions
     trials = signal[None] + config.trial_noise * rng.standard_normal((reps, *signal.shape))
@@ -120,6 +128,7 @@ def _recordings(ids, labels, signal, regions, config, rng) -> xr.DataArray:
         "stimulus_id": ("presentation", np.tile(ids, reps)),
         "repetition": ("presentation", np.repeat(np.arange(reps), n)),
         "object_name": ("presentation", np.tile(labels, reps)),
+        "category_name": ("presentation", np.tile(categories(labels), reps)),
         "neuroid_id": ("neuroid", [f"{r}_{i}" for i, r in enumerate(regions)]),
         "region": ("neuroid", list(regions)),
         "time_bin_start": ("time_bin", [70]),
@@ -142,7 +151,8 @@ def write_suite(root, config: SuiteConfig = SuiteConfig()) -> dict:
     for sid, img in zip(ids, images, strict=True):
         mpimg.imsave(root / "stimuli" / "images" / f"{sid}.png", img)
         mpimg.imsave(root / "lamem" / "images" / f"{sid}.png", img)
-    pd.DataFrame({"stimulus_id": ids, "object_name": labels, "filename": [f"{s}.png" for s in ids]}
+    pd.DataFrame({"stimulus_id": ids, "object_name": labels, "category_name": categories(labels),
+                  "filename": [f"{s}.png" for s in ids]}
                  ).to_csv(root / "stimuli" / "stimuli.csv", index=False)
 
     memorability = 1.0 / (1.0 + np.exp(-_readout(rng, acts[MEMORABILITY_LAYER], 1)[:, 0]))

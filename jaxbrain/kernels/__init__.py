@@ -4,7 +4,11 @@ Everything here is a function of arrays (no I/O, no global state); leading layer
 handled by ``vmap`` (see :func:`score_layers` and :func:`cka_matrix`).
 """
 
-from jaxbrain.kernels.ceiling import CeilingResult, split_half_consistency
+from jaxbrain.kernels.ceiling import (
+    CeilingResult,
+    split_half_consistency,
+    split_half_consistency_trials,
+)
 from jaxbrain.kernels.cka import center_gram, cka, cka_matrix, gram_linear, gram_rbf
 from jaxbrain.kernels.pls import PLSFit, pls_cv_predict, pls_fit, pls_predict
 from jaxbrain.kernels.predictivity import (
@@ -59,6 +63,7 @@ __all__ = [
     "spearman",
     "spearman_brown",
     "split_half_consistency",
+    "split_half_consistency_trials",
     "split_half_splits",
     "stratified_shuffle_splits",
 ]

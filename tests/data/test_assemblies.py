@@ -1,5 +1,7 @@
 """Assembly operations against pandas/NumPy references, and the path to the kernels."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from jaxbrain.data import (
 )
 from jaxbrain.kernels import (
     neural_predictivity,
-    split_half_consistency,
+    split_half_consistency_trials,
     split_half_splits,
     stratified_shuffle_splits,
 )
@@ -56,30 +58,48 @@ def test_average_repetitions_matches_pandas(assembly):
         average_repetitions(assembly)
 
 
-def test_repetitions_stack_trials(assembly):
+def test_repetitions_index_trials_by_stimulus_and_repetition(assembly):
     window = time_window(assembly, 70, 170)
-    reps = repetitions(window)
-    assert reps.data.shape == (N_REPS, N_STIM, N_NEUROIDS)
-    np.testing.assert_allclose(reps.data.mean(0), average_repetitions(window).values)
-    uneven = window.isel(presentation=slice(1, None))
-    with pytest.raises(ValueError, match="unequal numbers of repetitions"):
-        repetitions(uneven)
+    shuffled = window.isel(presentation=np.random.default_rng(1).permutation(N_STIM * N_REPS))
+    reps = repetitions(shuffled)
+    assert reps.data.shape == (N_STIM * N_REPS, N_NEUROIDS) and reps.n_repetitions == N_REPS
+    np.testing.assert_array_equal(reps.stimulus_id[reps.stimulus_index],
+                                  shuffled["stimulus_id"].values)
+    np.testing.assert_array_equal(reps.repetition_index, shuffled["repetition"].values)
+    no_coord = window.drop_vars("repetition")
+    np.testing.assert_array_equal(repetitions(no_coord).repetition_index,
+                                  window["repetition"].values)  # order of appearance
     single = window.isel(presentation=np.arange(0, N_STIM * N_REPS, N_REPS))
     with pytest.raises(ValueError, match="single presentation per stimulus"):
         repetitions(single)
 
 
-def test_repetitions_follow_the_repetition_coordinate(assembly):
+def test_ceiling_with_unequal_repetitions_matches_direct_computation(assembly):
+    """Drop some trials: each half averages whatever trials a stimulus has (Brain-Score)."""
+    from scipy import stats as sps
+
     window = time_window(assembly, 70, 170)
-    shuffled = window.isel(presentation=np.random.default_rng(1).permutation(N_STIM * N_REPS))
-    reps = repetitions(shuffled).data
-    first = window.isel(presentation=np.asarray(window["repetition"].values) == 0)
-    np.testing.assert_allclose(reps[0], first.values)  # sorted by stimulus_id already
-    relabelled = window.assign_coords(
-        repetition=("presentation", np.where(np.arange(N_STIM * N_REPS) == 0, 9,
-                                             window["repetition"].values)))
-    with pytest.raises(ValueError, match="different sets of 'repetition' values"):
-        repetitions(relabelled)
+    keep = np.ones(N_STIM * N_REPS, bool)
+    keep[[2, 5, 11]] = False  # three stimuli lose one repetition each
+    trials_da = window.isel(presentation=keep)
+    reps = repetitions(trials_da)
+    halves = split_half_splits(reps.n_repetitions)
+    result = split_half_consistency_trials(reps.data, reps.stimulus_index,
+                                           reps.repetition_index, halves.train, halves.test,
+                                           n_stimuli=reps.stimulus_id.size)
+    values = trials_da.values
+    stim, rep = trials_da["stimulus_id"].values, trials_da["repetition"].values
+    expected = []
+    for a, b in zip(halves.train, halves.test, strict=True):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a stimulus empty in a half: NaN
+            means = [np.stack([values[(stim == s) & np.isin(rep, h)].mean(0)
+                               for s in reps.stimulus_id]) for h in (a, b)]
+        r = np.array([sps.pearsonr(means[0][:, j], means[1][:, j]).statistic
+                      for j in range(N_NEUROIDS)])
+        expected.append(np.median(2 * r / (1 + r)))
+    np.testing.assert_allclose(result.per_split, expected, atol=1e-12)
+    assert np.isfinite(np.asarray(result.per_split)).sum() >= 3  # not vacuous
 
 
 def test_align_orders_rows_and_names_mismatches(assembly):
@@ -109,6 +129,8 @@ def test_from_file_to_scores(assembly, rng):
     result = neural_predictivity(activations, aligned.values, splits, "ridge")
     assert result.per_neuroid.shape == (3, 3)
     reps = repetitions(window)
-    halves = split_half_splits(reps.data.shape[0])
-    ceiling = split_half_consistency(reps.data, halves.train, halves.test)
+    halves = split_half_splits(reps.n_repetitions)
+    ceiling = split_half_consistency_trials(reps.data, reps.stimulus_index,
+                                            reps.repetition_index, halves.train, halves.test,
+                                            n_stimuli=reps.stimulus_id.size)
     assert ceiling.per_neuroid.shape == (10, 3)

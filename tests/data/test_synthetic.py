@@ -47,6 +47,8 @@ def test_deterministic_and_in_the_real_formats(suite, tmp_path):
     assert sorted(set(a["region"].values.tolist())) == ["IT", "V1", "V2", "V4"]
     stimuli = read_stimulus_set(root / "stimuli" / "stimuli.csv", root / "stimuli" / "images")
     assert stimuli["stimulus_id"].tolist() == ids.tolist()
+    assert set(stimuli["category_name"]) == {"category0", "category1"}
+    assert "category_name" in a.coords
     lamem = read_lamem(root / "lamem")
     assert lamem.image_names.size == SuiteConfig().n_images and len(lamem.splits) == 3
     assert json.loads((root / "truth.json").read_text()) == truth
