@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 
 from jaxbrain.cli import main
-from tests.benchmarks.test_neural import N_STIM, recordings
+from tests.benchmarks.test_neural import N_STIM, recordings, write_recordings
 from tests.data.test_brainscore_io import write_like_brainio
 
 
 @pytest.fixture
 def files(tmp_path, rng):
-    good = rng.standard_normal((N_STIM, 10))
-    assembly, ids = recordings(rng, good)
-    nc = tmp_path / "assy.nc"
-    write_like_brainio(assembly, nc)
+    nc, ids, good = write_recordings(tmp_path, rng, 10)
     acts = tmp_path / "acts.npz"
     order = rng.permutation(N_STIM)
     layers = {f"layer{k}": rng.standard_normal((N_STIM, 2, 3)) for k in range(3)}

@@ -38,13 +38,18 @@ def recordings(rng, driver, n_it=6, n_v4=3, noise=1.0):
     return xr.DataArray(data, dims=("presentation", "neuroid", "time_bin"), coords=coords), ids
 
 
-@pytest.fixture
-def setup(tmp_path, rng):
-    good = rng.standard_normal((N_STIM, 12))
+def write_recordings(tmp_path, rng, n_features):
+    """An assembly file driven by a random layer: (path, stimulus ids, the layer)."""
+    good = rng.standard_normal((N_STIM, n_features))
     assembly, ids = recordings(rng, good)
     path = tmp_path / "assy.nc"
     write_like_brainio(assembly, path)
     return path, ids, good
+
+
+@pytest.fixture
+def setup(tmp_path, rng):
+    return write_recordings(tmp_path, rng, 12)
 
 
 def test_registry_names_and_errors():
