@@ -39,7 +39,8 @@ def _lanczos_cycle(gram, v0, krylov_dim):
     theta, s = jnp.linalg.eigh(tri)
     top = s[:, -1]
     ritz = basis.T @ top
-    ritz = ritz / jnp.linalg.norm(ritz)
+    ritz_norm = jnp.linalg.norm(ritz)
+    ritz = jnp.where(ritz_norm > 0, ritz / jnp.where(ritz_norm > 0, ritz_norm, 1.0), v0)
     return ritz, theta[-1], beta[-1] * jnp.abs(top[-1])
 
 
@@ -57,8 +58,10 @@ def leading_eigenvector(gram: jax.Array) -> jax.Array:
     dtype = gram.dtype
     krylov_dim = min(_KRYLOV_DIM, m)
     tol = 16 * jnp.finfo(dtype).eps
-    # Deterministic start: the column through the largest diagonal entry.
-    v0 = gram[:, jnp.argmax(jnp.diagonal(gram))]
+    # Deterministic start with support on every coordinate of non-zero variance: a start
+    # inside a block of a block-diagonal Gram (e.g. one column) spans an invariant subspace
+    # and can converge, residual and all, to the wrong block's eigenvector.
+    v0 = jnp.sqrt(jnp.maximum(jnp.diagonal(gram), 0.0))
     v0_norm = jnp.linalg.norm(v0)
     v0 = jnp.where(v0_norm > 0, v0 / jnp.where(v0_norm > 0, v0_norm, 1.0), 1.0 / jnp.sqrt(m))
 

@@ -6,7 +6,7 @@ target or prediction — are counted and left out of the median, as xarray's med
 the layer's score is the mean over splits and its error the standard deviation over splits
 (ddof 0) / √splits.
 
-``score_layers`` is the pure, jit-compiled kernel (vmapped over a leading layer axis);
+``score_layers`` is the pure, jit-compiled kernel (looped over a leading layer axis);
 ``neural_predictivity`` is the checked entry point: it validates inputs with clear
 ``ValueError``s, shards the layer axis over a device mesh when given one, and checks that the
 PLS did not run past the rank of X.
