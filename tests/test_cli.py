@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,10 @@ def test_module_entry_point(files):
         capture_output=True, text=True,
     )
     assert proc.returncode == 2 and "MajajHong2015.IT-ridge" in proc.stderr
+
+
+@pytest.mark.slow
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "jaxbrain"
+    proc = subprocess.run([str(script), "score", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--activations" in proc.stdout

@@ -75,6 +75,14 @@ class NeuralBenchmark:
             raise ValueError(
                 f"unknown pls_weights {changes['pls_weights']!r}; expected {WEIGHT_SOLVERS}"
             )
+        if "mapping" in changes and (changes["mapping"] in SIMILARITIES) != (
+            self.mapping in SIMILARITIES
+        ):
+            # Switching between predictivity and similarity switches the cross-validation
+            # scheme with it (scored test side 0.9 and no ceiling, or back), unless given.
+            similarity = changes["mapping"] in SIMILARITIES
+            changes.setdefault("test_size", 0.9 if similarity else None)
+            changes.setdefault("ceiling", None if similarity else "split_half")
         if "convention" in changes and changes["convention"] not in CONVENTIONS:
             raise ValueError(
                 f"unknown ceiling convention {changes['convention']!r}; "

@@ -67,6 +67,10 @@ def test_registry_names_and_errors():
         load("MajajHong2015.IT-pl")
     with pytest.raises(ValueError, match="unknown ceiling convention"):
         it.with_overrides(convention="v2")
+    as_cka = it.with_overrides(mapping="cka")
+    assert (as_cka.test_size, as_cka.ceiling) == (0.9, None)
+    back = as_cka.with_overrides(mapping="ridge")
+    assert (back.test_size, back.ceiling) == (None, "split_half")
 
 
 def test_scores_equal_the_kernel_path_and_the_driver_wins(setup, rng):
