@@ -13,7 +13,6 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-import jax
 import numpy as np
 
 from jaxbrain.benchmarks.layers import flatten_checked
@@ -71,7 +70,7 @@ def decode_features(
             dtype = np.result_type(x.dtype, np.float32)
             pred, _ = ridge_cv_predict(x.astype(dtype), units.astype(dtype), train_idx,
                                        test_idx, alphas.astype(dtype))
-            accuracy = np.asarray(jax.jit(pearson)(pred[0], units[test_idx[0]].astype(dtype)))
+            accuracy = np.asarray(pearson(pred[0], units[test_idx[0]].astype(dtype)))
             ranking = np.argsort(-np.nan_to_num(accuracy, nan=-np.inf), kind="stable")
             per_subject[subject] = {
                 "accuracy": accuracy.tolist(),
