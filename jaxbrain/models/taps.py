@@ -1,0 +1,84 @@
+"""Layer taps: every intermediate output, named by its torchvision module path.
+
+A model's forward pass hands each intermediate output to a ``Taps`` recorder under its stable
+name (torchvision's FX graph-node names: ``features.3``, ``layer3.5.relu_1``, ``avgpool``...).
+The recorder keeps only what was asked for, so asking costs nothing extra, and it sees every
+name, so an unknown name is reported with the full list of valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+ALL = "all"
+
+
+class Taps:
+    """Collects the requested intermediate outputs of one forward call."""
+
+    def __init__(self, wanted: Iterable[str] | str = ()):
+        if isinstance(wanted, str) and wanted != ALL:
+            wanted = (wanted,)
+        self.all = wanted == ALL
+        self.wanted = frozenset(() if self.all else wanted)
+        self.seen: list[str] = []
+        self.values: dict = {}
+
+    def __call__(self, name: str, value):
+        self.seen.append(name)
+        if self.all or name in self.wanted:
+            self.values[name] = value
+        return value
+
+    def result(self) -> dict:
+        """The requested outputs in forward order; an unknown name raises, listing valid ones."""
+        missing = sorted(self.wanted.difference(self.seen))
+        if missing:
+            raise KeyError(f"unknown layer tap(s) {missing}; valid names (in forward order): "
+                           f"{', '.join(self.seen)}")
+        if self.all:
+            return dict(self.values)
+        return {name: self.values[name] for name in self.seen if name in self.wanted}
+
+
+class TappedModel(nnx.Module):
+    """Base of jaxbrain's networks: ``model(images, taps=(...))`` → (outputs, taps dict).
+
+    ``outputs`` holds ``"logits"`` and/or ``"memorability"`` (whichever heads the model has);
+    the taps dict maps each requested name to its output (NHWC maps, (n, d) vectors).
+    """
+
+    input_size: int = 224
+    heads: tuple[str, ...] = ()
+
+    def _forward(self, x, rec: Taps) -> dict:
+        raise NotImplementedError
+
+    def __call__(self, images, taps: Iterable[str] | str = ()):
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError("expected NHWC images of shape (n, height, width, 3), "
+                             f"ImageNet-normalised; got shape {tuple(images.shape)}")
+        rec = Taps(taps)
+        outputs = self._forward(jnp.asarray(images, jnp.float32), rec)
+        return outputs, rec.result()
+
+    def tap_shapes(self, image_size: int | None = None) -> dict[str, tuple[int, ...]]:
+        """Every tap's per-image output shape, in forward order (traced, not computed)."""
+        size = image_size or self.input_size
+        graphdef, state = nnx.split(self)
+        shapes: dict[str, tuple[int, ...]] = {}
+
+        def trace(state, x):
+            _, taps = nnx.merge(graphdef, state)(x, taps=ALL)
+            shapes.update({name: tuple(v.shape[1:]) for name, v in taps.items()})
+
+        jax.eval_shape(trace, state, jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))
+        return shapes
+
+    def tap_names(self) -> list[str]:
+        """Every valid tap name, in forward order."""
+        return list(self.tap_shapes())

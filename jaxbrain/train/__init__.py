@@ -1,0 +1,1 @@
+"""Training: objectives, input pipelines, the loop and checkpoints."""

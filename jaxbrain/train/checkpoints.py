@@ -1,0 +1,92 @@
+"""orbax checkpoints of a training run, and models restored from them.
+
+A run's working directory holds ``config.json`` (the full training config), ``model.json``
+(what ``create`` needs: architecture, classes, heads, seed, overrides), ``checkpoints/<step>``
+(orbax; a step is only listed once its commit marker is written, so a checkpoint cut short
+by a kill is never loaded) and ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from jaxbrain.models import TappedModel, create
+
+
+def manager(workdir, keep: int = 3) -> ocp.CheckpointManager:
+    """Synchronous saves (a step is complete when ``save`` returns); temporary directories
+    left by a killed save are removed on start."""
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
+                                           cleanup_tmp_directories=True)
+    return ocp.CheckpointManager(Path(workdir).absolute() / "checkpoints", options=options)
+
+
+def split_model(model: TappedModel):
+    """(graphdef, params, batch_stats, rest): the trained, the running and the other state."""
+    return nnx.split(model, nnx.Param, nnx.BatchStat, ...)
+
+
+def initial_state(params, batch_stats, tx: optax.GradientTransformation) -> dict:
+    return {"step": jnp.zeros((), jnp.int32), "params": params, "batch_stats": batch_stats,
+            "opt_state": tx.init(params)}
+
+
+def _abstract(tree):
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: dict) -> None:
+    """Two items: ``model`` (what inference needs) and ``optimizer`` (what resuming adds), so
+    a model restores without knowing the optimizer."""
+    mngr.save(step, args=ocp.args.Composite(
+        model=ocp.args.StandardSave({"params": state["params"],
+                                     "batch_stats": state["batch_stats"]}),
+        optimizer=ocp.args.StandardSave({"step": state["step"],
+                                         "opt_state": state["opt_state"]})))
+
+
+def restore(mngr: ocp.CheckpointManager, template: dict) -> dict:
+    """The latest complete training state, shaped like ``template``."""
+    step = mngr.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{mngr.directory}: no complete checkpoint")
+    saved = mngr.restore(step, args=ocp.args.Composite(
+        model=ocp.args.StandardRestore(_abstract({"params": template["params"],
+                                                  "batch_stats": template["batch_stats"]})),
+        optimizer=ocp.args.StandardRestore(_abstract({"step": template["step"],
+                                                      "opt_state": template["opt_state"]}))))
+    return {**saved["model"], **saved["optimizer"]}
+
+
+def model_spec(workdir) -> dict:
+    path = Path(workdir) / "model.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{workdir}: not a training run (no model.json)")
+    return json.loads(path.read_text())
+
+
+def create_from_spec(spec: dict) -> TappedModel:
+    return create(spec["arch"], num_classes=spec["num_classes"], heads=tuple(spec["heads"]),
+                  seed=spec["seed"], **spec.get("overrides", {}))
+
+
+def restore_model(workdir, step: int | None = None) -> TappedModel:
+    """The network of a training run at ``step`` (default: the latest), in eval mode."""
+    model = create_from_spec(model_spec(workdir))
+    graphdef, params, batch_stats, rest = split_model(model)
+    mngr = manager(workdir)
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"{workdir}: no complete checkpoint")
+    saved = mngr.restore(step, args=ocp.args.Composite(model=ocp.args.StandardRestore(
+        _abstract({"params": params, "batch_stats": batch_stats}))))["model"]
+    model = nnx.merge(graphdef, saved["params"], saved["batch_stats"], rest)
+    model.eval()
+    return model

@@ -1,0 +1,32 @@
+"""PyTorch and torchvision as numerical oracles, imported only where installed.
+
+The registry's torchvision wheel is a CUDA build; on the CPU-only torch it fails to import
+because two operator schemas it registers fakes for (``nms``, ``qnms``) live in its missing
+C++ extension.  Declaring those schemas first makes the pure-Python models importable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+def torchvision():
+    """``(torch, torchvision)``, or skip the calling test when they are not installed."""
+    torch = pytest.importorskip("torch")
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision not installed")
+    if not _LIBRARIES and "torchvision" not in sys.modules:
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _LIBRARIES.append(lib)  # the schemas live as long as the Library object
+    import torchvision as tv
+
+    return torch, tv
+
+
+_LIBRARIES: list = []

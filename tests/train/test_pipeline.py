@@ -1,0 +1,166 @@
+"""grain pipelines: random-access determinism, epochs, mixing masks, padding, normalisation."""
+
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxbrain.data.tfds_builders import build_class_folder, data_source
+from jaxbrain.train.pipeline import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ArraySource,
+    eval_batches,
+    train_dataset,
+)
+
+N, SIZE = 20, 16
+RECORD = {
+    "label": ((), np.int32),
+    "has_label": ((), np.float32),
+    "memorability": ((), np.float32),
+    "has_memorability": ((), np.float32),
+}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (N, 24, 24, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def scored(images):
+    """Memorability-only source with a unique score per image, to identify examples."""
+    return ArraySource(images, memorability=np.arange(N) / N)
+
+
+@pytest.fixture(scope="module")
+def labelled(images):
+    """Labels-only source, grey (C = 1) and smaller than the output size."""
+    return ArraySource(images[:12, :10, :10, :1], labels=np.arange(12) % 4)
+
+
+def assert_batches_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def assert_record_shapes(batch, batch_size, size=SIZE, extra=()):
+    assert set(batch) == {"image", *RECORD, *extra}
+    assert batch["image"].shape == (batch_size, size, size, 3)
+    assert batch["image"].dtype == np.float32
+    for key, (shape, dtype) in RECORD.items():
+        assert batch[key].shape == (batch_size, *shape) and batch[key].dtype == dtype, key
+
+
+def test_random_access_is_deterministic(scored, labelled):
+    def make(seed):
+        return train_dataset([scored, labelled], batch_size=8, image_size=SIZE, seed=seed,
+                             num_steps=9)
+
+    ds = make(0)
+    assert len(ds) == 9
+    forward = [ds[i] for i in range(9)]
+    backward = [ds[i] for i in reversed(range(9))][::-1]
+    fresh = make(0)
+    for step in (8, 0, 5, 5):
+        assert_batches_equal(forward[step], backward[step])
+        assert_batches_equal(forward[step], fresh[step])
+    for step in range(9):
+        assert_record_shapes(forward[step], 8)
+    other = make(1)
+    assert not np.array_equal(forward[0]["image"], other[0]["image"])
+
+
+def test_each_example_once_per_epoch_new_order_each_epoch(scored):
+    ds = train_dataset([scored], batch_size=5, image_size=SIZE, seed=3, num_steps=12,
+                       augment=False)
+    epochs = [np.concatenate([ds[s]["memorability"] for s in range(e * 4, e * 4 + 4)])
+              for e in range(3)]
+    for order in epochs:
+        np.testing.assert_array_equal(np.sort(order), np.arange(N, dtype=np.float32) / N)
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert not np.array_equal(epochs[1], epochs[2])
+
+
+def test_augmentation_crops_and_flips_per_step(scored):
+    plain = train_dataset([scored], batch_size=N, image_size=SIZE, seed=0, num_steps=2,
+                          augment=False)
+    augmented = train_dataset([scored], batch_size=N, image_size=SIZE, seed=0, num_steps=2)
+    # same shuffle with or without augmentation, different pixels
+    np.testing.assert_array_equal(plain[0]["memorability"], augmented[0]["memorability"])
+    assert not np.allclose(plain[0]["image"], augmented[0]["image"])
+    # epoch 2 draws new crops for the same images
+    first = augmented[0]["image"][np.argsort(augmented[0]["memorability"])]
+    second = augmented[1]["image"][np.argsort(augmented[1]["memorability"])]
+    assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize("weights", [None, (3, 1)])
+def test_mixing_labels_only_and_memorability_only(scored, labelled, weights):
+    ds = train_dataset([labelled, scored], batch_size=8, image_size=SIZE, seed=0, num_steps=10,
+                       weights=weights, augment=False)
+    batches = [ds[i] for i in range(len(ds))]
+    for batch in batches:
+        assert_record_shapes(batch, 8)
+        is_labelled = batch["has_label"] == 1
+        np.testing.assert_array_equal(batch["has_memorability"], 1 - batch["has_label"])
+        np.testing.assert_array_equal(batch["label"] >= 0, is_labelled)
+        assert set(batch["label"][is_labelled]) <= {0, 1, 2, 3}
+        np.testing.assert_array_equal(batch["memorability"][is_labelled], 0)
+        assert set(batch["memorability"][~is_labelled]) <= set(scored.memorability)
+    share = np.mean([b["has_label"] for b in batches])
+    if weights is None:  # proportional to size: 12 of every 32
+        assert abs(share - 12 / 32) < 0.1
+    else:
+        assert share == 0.75
+
+
+def test_eval_batches_in_order_with_padding(scored, images):
+    batches = eval_batches(scored, batch_size=8, image_size=24)
+    assert len(batches) == 3
+    for batch in batches:
+        assert_record_shapes(batch, 8, size=24, extra={"valid"})
+        assert batch["valid"].dtype == np.float32
+    last = batches[2]
+    np.testing.assert_array_equal(last["valid"], [1, 1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(last["label"][4:], -1)
+    np.testing.assert_array_equal(last["has_memorability"], last["valid"])
+    np.testing.assert_array_equal(last["image"][4:], 0)
+    order = np.concatenate([b["memorability"][b["valid"] == 1] for b in batches])
+    np.testing.assert_array_equal(order, np.arange(N, dtype=np.float32) / N)
+    # same size: no resampling, just normalisation
+    want = (images[:8] / 255 - IMAGENET_MEAN) / IMAGENET_STD
+    np.testing.assert_allclose(batches[0]["image"], want, atol=1e-5)
+
+
+def test_normalisation_and_resizing_any_size():
+    white = ArraySource(np.full((3, 40, 7, 3), 255, np.uint8), labels=[0, 1, 2])
+    want = (1 - IMAGENET_MEAN) / IMAGENET_STD
+    for batch in (eval_batches(white, batch_size=4, image_size=SIZE)[0],
+                  train_dataset([white], batch_size=4, image_size=SIZE, seed=0, num_steps=1)[0]):
+        assert batch["image"].shape == (4, SIZE, SIZE, 3)
+        np.testing.assert_allclose(batch["image"][:3], np.broadcast_to(want, (3, SIZE, SIZE, 3)),
+                                   rtol=1e-6)
+
+
+def test_class_folder_source_feeds_the_pipeline(tmp_path):
+    rng = np.random.default_rng(0)
+    for class_name in ("b", "a"):
+        (tmp_path / "src" / "train" / class_name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (20, 12), dtype=np.uint8)  # grey, not square
+            Image.fromarray(pixels).save(tmp_path / "src" / "train" / class_name / f"{i}.png")
+    source = data_source(build_class_folder(tmp_path / "src", tmp_path / "tfds"), "train")
+    ds = train_dataset([source], batch_size=4, image_size=SIZE, seed=0, num_steps=2)
+    copy = pickle.loads(pickle.dumps(ds))  # as grain does for its worker processes
+    batch = ds[1]
+    assert_batches_equal(copy[1], batch)
+    assert_record_shapes(batch, 4)
+    assert set(batch["label"]) <= {0, 1} and np.all(batch["has_label"] == 1)
+    assert np.all(batch["has_memorability"] == 0)
+    padded = eval_batches(source, batch_size=4, image_size=SIZE)[1]
+    assert_record_shapes(padded, 4, extra={"valid"})
+    np.testing.assert_array_equal(padded["label"], [1, 1, -1, -1])  # "b" sorts after "a"
