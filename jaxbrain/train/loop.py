@@ -78,6 +78,24 @@ def _train_step(graphdef, rest, tx, objective_, seed, state, batch):
     return new_state, metrics
 
 
+def data_parallel(batch_size: int) -> tuple[Mesh, NamedSharding, NamedSharding]:
+    """(mesh over all local devices, replicated sharding, batch-sharded sharding)."""
+    mesh = Mesh(np.array(jax.devices()), ("data",))
+    if batch_size % mesh.size:
+        raise ValueError(f"batch_size {batch_size} must be divisible by the {mesh.size} "
+                         "devices it is sharded over")
+    return mesh, NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+
+def compile_train_step(graphdef, rest, tx, objective_: Objective, seed: int, batch_size: int):
+    """``step(state, batch) -> (state, metrics)``, jitted data parallel: the batch sharded
+    over the devices, the state replicated (and donated)."""
+    _, replicated, sharded = data_parallel(batch_size)
+    return jax.jit(partial(_train_step, graphdef, rest, tx, objective_, seed),
+                   in_shardings=(replicated, sharded), out_shardings=(replicated, replicated),
+                   donate_argnums=0)
+
+
 def _predict(graphdef, rest, params, batch_stats, images):
     model = nnx.merge(graphdef, params, batch_stats, rest)
     model.eval()
@@ -156,11 +174,7 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
                           for k, v in config.arch_overrides.items()}}
     _write_json(workdir / "model.json", spec)
 
-    mesh = Mesh(np.array(jax.devices()), ("data",))
-    if config.batch_size % mesh.size:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
-                         f"{mesh.size} devices it is sharded over")
-    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    mesh, replicated, sharded = data_parallel(config.batch_size)
     model = create(spec["arch"], num_classes=spec["num_classes"], heads=objective_.heads,
                    seed=config.seed, **spec["overrides"])
     graphdef, params, batch_stats, rest = checkpoints.split_model(model)
@@ -174,9 +188,7 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
     _trim_metrics(workdir / "metrics.jsonl", start)
     state = jax.device_put(state, replicated)
 
-    step_fn = jax.jit(partial(_train_step, graphdef, rest, tx, objective_, config.seed),
-                      in_shardings=(replicated, sharded), out_shardings=(replicated, replicated),
-                      donate_argnums=0)
+    step_fn = compile_train_step(graphdef, rest, tx, objective_, config.seed, config.batch_size)
     predict = jax.jit(partial(_predict, graphdef, rest))
     dataset = train_dataset(data.train, batch_size=config.batch_size,
                             image_size=config.image_size, seed=config.seed,
