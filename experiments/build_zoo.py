@@ -39,6 +39,7 @@ def build(zoo_dir, arch: str, synthetic_dir, objectives, *, num_steps: int, imag
         config = get_config(name)
         config.arch, config.seed = arch, seed
         config.num_steps, config.image_size = num_steps, image_size
+        config.warmup_steps = min(config.warmup_steps, num_steps // 2)
         config.data.synthetic_dir = str(synthetic_dir)
         workdir = zoo_dir / "runs" / f"{arch}-{name}"
         metrics = train(config, workdir)

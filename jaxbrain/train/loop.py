@@ -33,8 +33,11 @@ from jaxbrain.train.pipeline import eval_batches, train_dataset
 def make_optimizer(config) -> optax.GradientTransformation:
     """SGD-momentum or AdamW under linear warm-up + cosine decay; weight decay on kernels
     only (not biases or BatchNorm scales)."""
+    if not 0 <= config.warmup_steps < config.num_steps:
+        raise ValueError(f"warmup_steps ({config.warmup_steps}) must be >= 0 and smaller than "
+                         f"num_steps ({config.num_steps})")
     schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, config.warmup_steps, max(config.num_steps, 1), 0.0)
+        0.0, config.learning_rate, config.warmup_steps, config.num_steps, 0.0)
 
     def kernels_only(params):
         return jax.tree.map(lambda p: p.ndim > 1, params)

@@ -96,6 +96,8 @@ def test_guards_name_the_problem(suite, tmp_path):
         train(_config(suite, batch_size=12), tmp_path / "odd")
     with pytest.raises(ValueError, match="optimizer must be"):
         train(_config(suite, optimizer="lbfgs"), tmp_path / "opt")
+    with pytest.raises(ValueError, match=r"warmup_steps \(6\) must be .* num_steps \(6\)"):
+        train(_config(suite, warmup_steps=6), tmp_path / "warm")
     with pytest.raises(KeyError, match="unknown objective"):
         train(_config(suite, objective="beauty"), tmp_path / "obj")
 
@@ -183,3 +185,60 @@ def test_joint_objective_lowers_both_losses_and_predicts_memorability(tmp_path):
         assert late < 0.8 * early, (loss, early, late)
     assert metrics["memorability_rho"] > 0.2
     assert metrics["top1"] > 0.5
+
+
+def test_trains_on_imagenet_style_folders_mixed_with_lamem_through_tfds(tmp_path):
+    """Class-folder tree (labels only) + LaMem folder (scores only), prepared as array_record
+    datasets, mixed 1:1 in every batch: both losses are finite and both metrics reported."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("val", 2)):
+        for label in ("cat", "dog"):
+            folder = tmp_path / "imagenet" / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (20, 28, 3), np.uint8)).save(
+                    folder / f"{i}.png")
+    lamem = tmp_path / "lamem"
+    (lamem / "images").mkdir(parents=True)
+    (lamem / "splits").mkdir()
+    names = [f"m{i}.jpg" for i in range(16)]
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (30, 24, 3), np.uint8)).save(lamem / "images" / name)
+    scores = rng.uniform(0, 1, len(names))
+    for part, rows in (("train", range(12)), ("test", range(12, 16))):
+        (lamem / "splits" / f"{part}_1.txt").write_text(
+            "".join(f"{names[i]} {scores[i]:.4f}\n" for i in rows))
+    config = _config(tmp_path, num_steps=4, eval_every=4)
+    config.data.kind = "folders"
+    config.data.class_folder_dir = str(tmp_path / "imagenet")
+    config.data.lamem_dir = str(lamem)
+    config.data.tfds_dir = str(tmp_path / "tfds")
+    config.data.weights = (1.0, 1.0)
+    metrics = train(config, tmp_path / "run")
+    assert set(metrics) == {"top1", "memorability_rho", "memorability_mse"}
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+               .splitlines() if '"train"' in line]
+    assert all(np.isfinite(r["classification_loss"]) and np.isfinite(r["memorability_loss"])
+               for r in records)
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["num_classes"] == 2
+
+
+@pytest.mark.slow
+def test_build_zoo_registers_random_and_three_objectives(tmp_path, suite):
+    from experiments.build_zoo import build
+
+    results = build(tmp_path / "zoo", "alexnet_tiny", suite,
+                    ["categorization", "memorability", "joint"], num_steps=3, image_size=64,
+                    seed=0)
+    assert set(results) == {f"alexnet_tiny-{o}" for o in
+                            ("categorization", "memorability", "joint")}
+    names = sorted(zoo.entries(tmp_path / "zoo"))
+    assert names == sorted([*results, "alexnet_tiny-random"])
+    images = np.zeros((1, 64, 64, 3), np.float32)
+    heads = {name: set(zoo.load(name, tmp_path / "zoo")(images)[0]) for name in names}
+    assert heads["alexnet_tiny-categorization"] == {"logits"}
+    assert heads["alexnet_tiny-memorability"] == {"memorability"}
+    assert heads["alexnet_tiny-joint"] == heads["alexnet_tiny-random"] == {"logits",
+                                                                           "memorability"}
