@@ -8,6 +8,7 @@ name, so an unknown name is reported with the full list of valid ones.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 
 import jax
@@ -40,9 +41,11 @@ class Taps:
         if missing:
             raise KeyError(f"unknown layer tap(s) {missing}; valid names (in forward order): "
                            f"{', '.join(self.seen)}")
+        # an OrderedDict keeps forward order through jit (jax sorts plain dicts' keys)
         if self.all:
-            return dict(self.values)
-        return {name: self.values[name] for name in self.seen if name in self.wanted}
+            return OrderedDict(self.values)
+        return OrderedDict((name, self.values[name]) for name in self.seen
+                           if name in self.wanted)
 
 
 class TappedModel(nnx.Module):
