@@ -70,15 +70,17 @@ def _masked_pearson(a, b, mask):
     n = jnp.maximum(jnp.sum(mask), 1.0)
     a = (a - jnp.sum(a * mask) / n) * mask
     b = (b - jnp.sum(b * mask) / n) * mask
-    return jnp.sum(a * b) / jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b) + 1e-12)
+    # ranks spread as n³/12; the 1e-3 only matters when one side is (nearly) constant, e.g.
+    # an untrained head, where it keeps the gradient bounded instead of ~1e8
+    return jnp.sum(a * b) / (jnp.sqrt(jnp.sum(a * a) + 1e-3) * jnp.sqrt(jnp.sum(b * b) + 1e-3))
 
 
 def memorability_loss(predicted, target, mask, objective: Objective):
     if objective.memorability_loss == "mse":
         return _masked_mean((predicted - target) ** 2, mask)
     hard = soft_ranks(target, mask, 1e-6)
-    return 1.0 - _masked_pearson(soft_ranks(predicted, mask, objective.rank_temperature), hard,
-                                 mask)
+    r = _masked_pearson(soft_ranks(predicted, mask, objective.rank_temperature), hard, mask)
+    return jnp.where(jnp.sum(mask) >= 2, 1.0 - r, 0.0)  # no ranking without two scores
 
 
 def joint_loss(outputs: dict, batch: dict, objective: Objective) -> tuple[jax.Array, dict]:
