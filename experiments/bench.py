@@ -36,6 +36,12 @@ flags.DEFINE_integer(
     "wide_features", 0,
     "Also score one layer this wide (e.g. 25088); scikit-learn runs split 0 only, x n_splits.",
 )
+flags.DEFINE_integer(
+    "bank_layers", 0,
+    "Also score a sweep-style bank of this many layers (3200 stimuli, widths up to 1000) on 4 "
+    "regions with the engine's batched scorer, against the per-layer loop of Brain-Score's "
+    "protocol (jaxbrain's kernel one layer at a time, and scikit-learn on one layer).",
+)
 flags.DEFINE_string("json_out", None, "Also write the figures to this JSON file.")
 
 
@@ -130,6 +136,67 @@ def compare_one_layer(title, x, y, splits, score_fn, make_sklearn_model, repeats
     return figures
 
 
+def compare_bank(rng, n_layers, n, n_objects, n_comp, regions=4, m=100):
+    """A sweep's scoring stage: ``n_layers`` layers (3/4 at the projection width 1000, the rest
+    narrower, as a random-projected bank is) on ``regions`` regions of ``m`` neuroids, scored
+    by the engine (width groups, one compiled kernel per group) vs one layer at a time."""
+    from jaxbrain.engine.scorer import PreparedNeural, score_neural
+
+    widths = [1000 if k % 4 else int(rng.choice([64, 128, 256, 512])) for k in range(n_layers)]
+    x, y, labels = synthetic_layer(rng, n, 1000, regions * m, n_objects)
+    layers = {f"layer{k}": x[:, rng.permutation(1000)[:w]] + 0.1 * rng.standard_normal(
+        (n, w)).astype(np.float32) for k, w in enumerate(widths)}
+    ids = np.array([f"s{i:05d}" for i in range(n)])
+    splits = stratified_shuffle_splits(labels, n_splits=10, train_size=0.9, seed=1)
+    benchmark = neural_benchmark("bank", n_comp)
+    prepared = [PreparedNeural(benchmark, ids, y[:, r * m:(r + 1) * m],
+                               np.arange(m).astype(str), splits, None) for r in range(regions)]
+
+    def batched():
+        return [score_neural(p, layers, ids) for p in prepared]
+
+    def per_layer():
+        return [[neural_predictivity(layers[name], p.y, splits, "pls", n_components=n_comp,
+                                     pls_weights="sklearn").score for name in layers]
+                for p in prepared]
+
+    start = time.perf_counter()
+    scored = batched()
+    first = time.perf_counter() - start
+    _, batched_s = timed(batched)
+    start = time.perf_counter()
+    jax.block_until_ready(per_layer())
+    loop_first = time.perf_counter() - start
+    _, loop_s = timed(per_layer)
+    start = time.perf_counter()
+    sklearn_protocol(layers["layer1"], prepared[0].y, splits,
+                     lambda: PLSRegression(n_components=n_comp, scale=False))
+    sk_unit_s = time.perf_counter() - start
+    units = n_layers * regions
+    loop_diff = max(abs(s.fields["raw"] - float(v)) for p, row in zip(scored, per_layer(),
+                    strict=True) for s, v in zip(p, row, strict=True))
+    figures = {"layers": n_layers, "regions": regions, "stimuli": n, "neuroids_per_region": m,
+               "widths": sorted(set(widths)), "batched_s": batched_s,
+               "batched_first_s": first, "per_layer_loop_s": loop_s,
+               "per_layer_loop_first_s": loop_first, "sklearn_s_per_unit": sk_unit_s,
+               "units_per_s_batched": units / batched_s, "units_per_s_loop": units / loop_s,
+               "units_per_s_sklearn": 1 / sk_unit_s, "max_abs_difference": loop_diff}
+    print(f"== layer bank: {n_layers} layers x {n} stimuli (widths {figures['widths']}) x "
+          f"{regions} regions x {m} neuroids, PLS-{n_comp}")
+    print(f"layer-regions/s  batched {figures['units_per_s_batched']:.2f}   per-layer loop "
+          f"{figures['units_per_s_loop']:.2f}   scikit-learn {figures['units_per_s_sklearn']:.3f}"
+          f"   ratios {loop_s / batched_s:.1f}x / {sk_unit_s * units / batched_s:.0f}x   "
+          f"(first call incl. compile: {first:.1f} s vs {loop_first:.1f} s)")
+    return figures
+
+
+def neural_benchmark(name, n_comp):
+    from jaxbrain.benchmarks.neural import NeuralBenchmark
+
+    return NeuralBenchmark(identifier=name, region="bank", time_window_ms=(70.0, 170.0),
+                           n_components=n_comp, ceiling=None)
+
+
 def main(argv):
     del argv
     quick = FLAGS.quick
@@ -201,6 +268,9 @@ def main(argv):
             lambda: neural_predictivity(xw, yw, splits, "pls", n_components=n_comp),
             sk_pls, repeats=1, sklearn_splits=1,
         )
+    if FLAGS.bank_layers:  # Part 5
+        figures["layer_bank"] = compare_bank(rng, FLAGS.bank_layers, 640 if quick else n,
+                                             n_objects, n_comp)
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:
             json.dump(figures, f, indent=2)

@@ -57,6 +57,11 @@ class TappedModel(nnx.Module):
 
     input_size: int = 224
     heads: tuple[str, ...] = ()
+    # what the network expects of its input (DESIGN §4 "Images"): ImageNet statistics on the
+    # [0, 1] pixel scale, and a visual field of 8 degrees
+    pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    visual_degrees: float = 8.0
 
     def _forward(self, x, rec: Taps) -> dict:
         raise NotImplementedError

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from experiments.configs.train_synthetic import get_config
 from jaxbrain.data.synthetic import SuiteConfig, write_suite
 from jaxbrain.models import create, zoo
 from jaxbrain.train.checkpoints import initial_state, manager, restore_model, split_model
+from jaxbrain.train.configs import synthetic_config
 from jaxbrain.train.loop import compile_train_step, make_optimizer, train
 from jaxbrain.train.objectives import objective
+from jaxbrain.train.synthetic_zoo import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,7 @@ def suite(tmp_path_factory):
 
 
 def _config(suite, objective="joint", **changes):
-    config = get_config(objective)
+    config = synthetic_config(objective)
     config.arch, config.image_size, config.batch_size = "alexnet_tiny", 64, 16
     config.num_steps, config.checkpoint_every, config.eval_every, config.log_every = 6, 3, 6, 2
     config.warmup_steps = 2
@@ -227,8 +228,6 @@ def test_trains_on_imagenet_style_folders_mixed_with_lamem_through_tfds(tmp_path
 
 @pytest.mark.slow
 def test_build_zoo_registers_random_and_three_objectives(tmp_path, suite):
-    from experiments.build_zoo import build
-
     results = build(tmp_path / "zoo", "alexnet_tiny", suite,
                     ["categorization", "memorability", "joint"], num_steps=3, image_size=64,
                     seed=0)

@@ -1,0 +1,129 @@
+"""Score every layer of many models on many benchmarks, resumably, and write the report.
+
+    python -m experiments.sweep --flagfile=experiments/configs/quickstart.flags
+
+Writes under ``--output_dir``: ``results/`` (parquet store, one row per model × layer ×
+benchmark, plus per-neuroid values), ``cache/`` (layer banks), ``tables/*.csv``, ``cards/``
+(model cards, markdown + JSON), ``cka/`` (model-to-model maps), ``figures/`` and
+``report.md`` / ``index.html``.  Re-running the same command after an interruption (even
+kill -9) finishes without recomputing or duplicating anything.  Scale-out: run N copies with
+``--shard_index=i --num_shards=N`` (e.g. a job array) on one output directory, or
+``--distributed`` under ``jax.distributed`` (one shard per process).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jax
+from absl import app, flags, logging
+from tqdm import tqdm
+
+from jaxbrain.data import synthetic
+from jaxbrain.engine.sweep import SweepSpec, run_sweep
+from jaxbrain.models import ARCHITECTURES, zoo
+from jaxbrain.train.synthetic_zoo import build
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "Model references: zoo names, architectures (random init), "
+                  "arch=weights.pth, or synthetic_hidden.")
+flags.DEFINE_list("benchmarks", None, "Benchmark names (jaxbrain.benchmarks.names()) and/or "
+                  "<Name>.memorability for the LaMem-layout memorability benchmark.")
+flags.DEFINE_string("output_dir", None, "Where results, caches and the report go.")
+flags.DEFINE_string("data_dir", "", "A synthetic suite (written on first use); sets the stimuli, "
+                    "assembly and LaMem defaults.")
+flags.DEFINE_string("stimuli_csv", "", "Stimulus-set CSV (stimulus_id, filename, ...).")
+flags.DEFINE_string("stimuli_dir", "", "Folder or .zip with the stimulus images.")
+flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees the stimuli span.")
+flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for the neural benchmarks.")
+flags.DEFINE_string("lamem", "", "LaMem-layout folder for memorability benchmarks.")
+flags.DEFINE_string("zoo_dir", "", "Model zoo (zoo.json) for zoo model names.")
+flags.DEFINE_bool("build_zoo", False, "Train missing <arch>-{random,categorization,memorability,"
+                  "joint} zoo models on the synthetic suite first.")
+flags.DEFINE_list("taps", [], "Layer taps to score (default: every tap of every model).")
+flags.DEFINE_enum("reduction", "random_projection", ["none", "random_projection", "pca"],
+                  "Per-layer reduction of the activations.")
+flags.DEFINE_integer("projection_dims", 1000, "Random projection width.")
+flags.DEFINE_integer("pca_components", 1000, "PCA components (Brain-Score: 1000).")
+flags.DEFINE_string("reference_csv", "", "PCA reference images (stimulus-set CSV).")
+flags.DEFINE_string("reference_dir", "", "PCA reference image folder.")
+flags.DEFINE_integer("batch_size", 32, "Extraction batch size.")
+flags.DEFINE_integer("mesh_devices", 0, "Local devices the layers are sharded over (0: all).")
+flags.DEFINE_bool("cka", True, "Compute model-to-model layer x layer CKA maps.")
+flags.DEFINE_integer("shard_index", 0, "This shard (0-based).")
+flags.DEFINE_integer("num_shards", 1, "Independent shards of the sweep.")
+flags.DEFINE_bool("resume", True, "Reuse stored results of identical units.")
+flags.DEFINE_bool("distributed", False, "Initialise jax.distributed; one shard per process.")
+flags.DEFINE_string("coordinator_address", "", "jax.distributed coordinator host:port.")
+flags.DEFINE_integer("num_processes", 0, "jax.distributed process count.")
+flags.DEFINE_integer("process_id", -1, "jax.distributed process id.")
+flags.DEFINE_string("title", "jaxbrain sweep", "Report title.")
+flags.mark_flags_as_required(["models", "benchmarks", "output_dir"])
+
+_VARIANT = re.compile(r"^(?P<arch>.+)-(?P<objective>random|categorization|memorability|joint)$")
+
+
+def _progress(iterable, desc="", leave=True):
+    return tqdm(iterable, desc=desc, leave=leave, mininterval=1.0, dynamic_ncols=True)
+
+
+def _build_zoo(models, zoo_dir: str, data_dir: str) -> None:
+    """Train the zoo variants the sweep names but the zoo lacks (the quickstart's models)."""
+    present = set(zoo.entries(zoo_dir))
+    wanted: dict[str, set[str]] = {}
+    for name in models:
+        match = _VARIANT.match(name)
+        if name not in present and match and match["arch"] in ARCHITECTURES:
+            objective = match["objective"]
+            wanted.setdefault(match["arch"], set()).update(
+                {"categorization"} if objective == "random" else {objective})
+    for arch, objectives in wanted.items():
+        print(f"training {arch} variants {sorted(objectives)} into {zoo_dir}", flush=True)
+        build(zoo_dir, arch, data_dir, sorted(objectives), num_steps=400, image_size=32, seed=0)
+
+
+def spec_from_flags() -> SweepSpec:
+    data = Path(FLAGS.data_dir) if FLAGS.data_dir else None
+    if data is not None and not (data / "truth.json").exists():
+        print(f"writing the synthetic suite to {data}", flush=True)
+        synthetic.write_suite(data)
+    stimuli_csv = FLAGS.stimuli_csv or (str(data / "stimuli" / "stimuli.csv") if data else "")
+    stimuli_dir = FLAGS.stimuli_dir or (str(data / "stimuli" / "images") if data else "")
+    if not stimuli_csv or not stimuli_dir:
+        raise app.UsageError("give --stimuli_csv and --stimuli_dir, or --data_dir")
+    shard_index, num_shards = FLAGS.shard_index, FLAGS.num_shards
+    if FLAGS.distributed:
+        shard_index, num_shards = jax.process_index(), jax.process_count()
+    if FLAGS.build_zoo:
+        if not (FLAGS.zoo_dir and data):
+            raise app.UsageError("--build_zoo needs --zoo_dir and --data_dir")
+        _build_zoo(FLAGS.models, FLAGS.zoo_dir, str(data))
+    return SweepSpec(
+        models=tuple(FLAGS.models), benchmarks=tuple(FLAGS.benchmarks),
+        output_dir=FLAGS.output_dir, stimuli_csv=stimuli_csv, stimuli_dir=stimuli_dir,
+        stimulus_degrees=FLAGS.stimulus_degrees,
+        assembly=FLAGS.assembly or (str(data / "neural.nc") if data else ""),
+        lamem=FLAGS.lamem or (str(data / "lamem") if data else ""), zoo_dir=FLAGS.zoo_dir,
+        taps=tuple(FLAGS.taps), reduction=FLAGS.reduction, projection_dims=FLAGS.projection_dims,
+        pca_components=FLAGS.pca_components, reference_csv=FLAGS.reference_csv,
+        reference_dir=FLAGS.reference_dir, batch_size=FLAGS.batch_size,
+        mesh_devices=FLAGS.mesh_devices, cka=FLAGS.cka, shard_index=shard_index,
+        num_shards=num_shards, resume=FLAGS.resume, title=FLAGS.title)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    if FLAGS.distributed:  # before any computation; each process then runs one shard
+        jax.distributed.initialize(FLAGS.coordinator_address or None,
+                                   FLAGS.num_processes or None,
+                                   None if FLAGS.process_id < 0 else FLAGS.process_id)
+    summary = run_sweep(spec_from_flags(), progress=_progress)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

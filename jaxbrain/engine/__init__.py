@@ -1,0 +1,1 @@
+"""The sweep engine: batched scoring, the results store, layer commitment and model cards."""

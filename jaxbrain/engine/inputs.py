@@ -1,0 +1,116 @@
+"""What a sweep reads: models by reference, the stimulus set, and its benchmarks' data.
+
+Model references: a zoo name (``resnet18_tiny-joint``, from ``--zoo_dir``), ``arch=path`` for
+a torchvision-layout weight file, an architecture name (random initialisation, seed 0), or
+``synthetic_hidden`` (the synthetic suite's generating network).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from jaxbrain import benchmarks as benchmark_registry
+from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set
+from jaxbrain.data.lamem import read_lamem
+from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
+from jaxbrain.models.hidden import hidden_network
+from jaxbrain.models.taps import TappedModel
+
+MEMORABILITY_SUFFIX = ".memorability"
+
+
+def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
+    """The network a sweep reference names, in eval mode."""
+    if reference == "synthetic_hidden":
+        model = hidden_network(0)
+    elif "=" in reference:
+        arch, path = reference.split("=", 1)
+        model = from_torchvision(arch, path)
+    elif zoo_dir is not None and reference in zoo.entries(zoo_dir):
+        model = zoo.load(reference, zoo_dir)
+    elif reference in ARCHITECTURES:
+        model = create(reference, heads=("classification", "memorability"))
+    else:
+        known = sorted(zoo.entries(zoo_dir)) if zoo_dir is not None else []
+        raise KeyError(f"unknown model {reference!r}: not 'synthetic_hidden', not arch=path, "
+                       f"not an architecture ({', '.join(sorted(ARCHITECTURES))}) and not in "
+                       f"the zoo {zoo_dir} ({', '.join(known) or 'empty'})")
+    model.eval()
+    return model
+
+
+class Stimuli(NamedTuple):
+    ids: np.ndarray  # (n,) str
+    images: list[np.ndarray]  # uint8 (H, W, 3), in ids order
+    filenames: np.ndarray  # (n,) file names, to match LaMem-style lists
+    degrees: float
+    digest: str  # sha256 over ids and pixels
+
+
+def _read_image(location: str) -> np.ndarray:
+    if "::" in location:
+        import io
+        import zipfile
+
+        archive, member = location.split("::", 1)
+        with zipfile.ZipFile(archive) as z:
+            image = Image.open(io.BytesIO(z.read(member)))
+            image.load()
+    else:
+        image = Image.open(location)
+    return np.asarray(image.convert("RGB"))
+
+
+def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
+    table = read_stimulus_set(csv_path, image_dir)
+    images = [_read_image(str(p)) for p in table["stimulus_path"]]
+    ids = table["stimulus_id"].to_numpy(str)
+    digest = hashlib.sha256()
+    for sid, image in zip(ids, images, strict=True):
+        digest.update(sid.encode())
+        digest.update(np.ascontiguousarray(image).tobytes())
+    filenames = np.array([Path(str(p).split("::")[-1]).name for p in table["stimulus_path"]])
+    return Stimuli(ids, images, filenames, float(degrees), digest.hexdigest())
+
+
+def file_digest(path) -> str:
+    """sha256 of a data file (or of every file under a folder, names included)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+class BenchmarkData(NamedTuple):
+    name: str
+    kind: str  # "neural" | "memorability"
+    definition: object  # NeuralBenchmark, or the LaMem data
+    data: object  # the assembly (neural) or MemorabilityData
+    digest: str
+
+
+def load_benchmarks(names, *, assembly_path, lamem_dir) -> list[BenchmarkData]:
+    """Registry benchmarks on ``assembly_path``; ``<Name>.memorability`` on ``lamem_dir``."""
+    loaded, assembly, assembly_digest = [], None, None
+    for name in names:
+        if name.endswith(MEMORABILITY_SUFFIX):
+            if not lamem_dir:
+                raise ValueError(f"benchmark {name!r} needs a LaMem folder (--lamem)")
+            loaded.append(BenchmarkData(name, "memorability", None, read_lamem(lamem_dir),
+                                        file_digest(Path(lamem_dir) / "splits")))
+            continue
+        definition = benchmark_registry.load(name)
+        if assembly is None:
+            if not assembly_path:
+                raise ValueError(f"benchmark {name!r} needs an assembly (--assembly)")
+            assembly, assembly_digest = read_assembly(assembly_path), file_digest(assembly_path)
+        loaded.append(BenchmarkData(name, "neural", definition, assembly, assembly_digest))
+    return loaded

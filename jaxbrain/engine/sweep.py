@@ -1,0 +1,309 @@
+"""The sweep: every layer of every model on every benchmark, resumably, then the report.
+
+Per model (of this shard): resolve it, key every (layer, benchmark) unit by everything its
+score depends on (weights, stimuli, preprocessing, reduction, benchmark definition, data);
+if any unit is missing from the store, extract the layer bank once (through the bank cache)
+and score the missing units, one atomic store part per (model, benchmark); then write the
+model's done-marker.  Whichever shard finds every model done writes the report: tables, layer
+commitment, model cards, CKA maps between models, figures and ``report.md``/``index.html``.
+A killed sweep re-run with the same settings recomputes nothing finished and duplicates
+nothing; changed settings produce new keys, so stale rows are never reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+from jax.sharding import Mesh
+
+from jaxbrain.engine import commitment, report
+from jaxbrain.engine.inputs import (
+    BenchmarkData,
+    Stimuli,
+    load_benchmarks,
+    load_stimuli,
+    resolve_model,
+)
+from jaxbrain.engine.scorer import prepare_neural, score_memorability_bank, score_neural
+from jaxbrain.engine.similarity import cka_map, layer_grams
+from jaxbrain.engine.store import ResultsStore, atomic_write, canonical_json, unit_key
+from jaxbrain.features import (
+    PCA,
+    NoReduction,
+    RandomProjection,
+    extract_cached,
+    prepare_images,
+    preprocessing_key,
+    weights_hash,
+)
+from jaxbrain.features import load as load_bank
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    models: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+    output_dir: str
+    stimuli_csv: str
+    stimuli_dir: str
+    stimulus_degrees: float = 8.0
+    assembly: str = ""
+    lamem: str = ""
+    zoo_dir: str = ""
+    taps: tuple[str, ...] = ()  # empty: every tap of every model
+    reduction: str = "random_projection"  # none | random_projection | pca
+    projection_dims: int = 1000
+    pca_components: int = 1000
+    reference_csv: str = ""  # PCA reference images (stimulus-set CSV); default: the stimuli
+    reference_dir: str = ""
+    batch_size: int = 32
+    mesh_devices: int = 0  # layers sharded over this many local devices (0: all)
+    cka: bool = True
+    shard_index: int = 0
+    num_shards: int = 1
+    resume: bool = True
+    title: str = "jaxbrain sweep"
+
+    def reduction_spec(self):
+        if self.reduction == "none":
+            return NoReduction()
+        if self.reduction == "random_projection":
+            return RandomProjection(d=self.projection_dims)
+        if self.reduction == "pca":
+            return PCA(n_components=self.pca_components)
+        raise ValueError(f"reduction must be none, random_projection or pca; "
+                         f"got {self.reduction!r}")
+
+
+def _quiet(iterable, **_):
+    return iterable
+
+
+def _marker_dir(spec: SweepSpec) -> Path:
+    return Path(spec.output_dir) / "models"
+
+
+def _marker_path(spec: SweepSpec, model: str) -> Path:
+    return _marker_dir(spec) / f"{report.safe_name(model)}.json"
+
+
+def _mesh(devices: int) -> Mesh | None:
+    local = jax.local_devices()
+    count = len(local) if devices <= 0 else min(devices, len(local))
+    return Mesh(np.array(local[:count]), ("layers",)) if count > 1 else None
+
+
+def _region_of(bench: BenchmarkData) -> str:
+    return bench.definition.region if bench.kind == "neural" else ""
+
+
+def _metric_of(bench: BenchmarkData) -> str:
+    return bench.definition.mapping if bench.kind == "neural" else "spearman"
+
+
+def _definition(bench: BenchmarkData):
+    if bench.kind == "neural":
+        return dataclasses.asdict(bench.definition)
+    return {"memorability": "ridge read-out, Spearman rho, official splits"}
+
+
+def _units(spec: SweepSpec, model_ref: str, model_key: str, prep: dict, layers: list[str],
+           stimuli: Stimuli, benches: list[BenchmarkData]) -> dict[tuple[str, str], str]:
+    reduction = spec.reduction_spec().key()
+    return {(layer, bench.name): unit_key(
+        model=model_ref, model_key=model_key, stimuli=stimuli.digest, preprocessing=prep,
+        reduction=reduction, layer=layer, benchmark=bench.name, definition=_definition(bench),
+        data=bench.digest) for layer in layers for bench in benches}
+
+
+def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layer_index, n_layers, units,
+          reduction: str):
+    rows, neuroids = [], []
+    for item in scored:
+        key = units[(item.layer, bench.name)]
+        rows.append({"unit_key": key, "model": model_ref, "model_key": model_key,
+                     "layer": item.layer, "layer_index": layer_index[item.layer],
+                     "layer_depth": layer_index[item.layer] / max(n_layers - 1, 1),
+                     "benchmark": bench.name, "kind": bench.kind, "region": _region_of(bench),
+                     "metric": _metric_of(bench), "reduction": reduction,
+                     "options": canonical_json(_definition(bench)), **item.fields})
+        if item.neuroid_values is not None:
+            neuroids.append(pd.DataFrame({"unit_key": key, "neuroid_id": item.neuroid_ids,
+                                          "value": item.neuroid_values,
+                                          "ceiling": item.neuroid_ceiling}))
+    return rows, (pd.concat(neuroids, ignore_index=True) if neuroids else None)
+
+
+def _score(bench: BenchmarkData, prepared, layers: dict, stimuli: Stimuli, mesh):
+    if bench.kind == "neural":
+        return score_neural(prepared[bench.name], layers, stimuli.ids, mesh=mesh)
+    names = dict(zip(stimuli.ids, stimuli.filenames, strict=True))
+    return score_memorability_bank(bench.data, layers, [names[i] for i in stimuli.ids])
+
+
+def _reference_images(spec: SweepSpec, stimuli: Stimuli):
+    if not isinstance(spec.reduction_spec(), PCA):
+        return None
+    if spec.reference_csv:
+        return load_stimuli(spec.reference_csv, spec.reference_dir, spec.stimulus_degrees)
+    return stimuli
+
+
+def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
+          reference, progress: Callable):
+    def prepared(images):
+        return prepare_images(images, stimulus_degrees=stimuli.degrees,
+                              model_degrees=model.visual_degrees, image_size=model.input_size,
+                              mean=model.pixel_mean, std=model.pixel_std)
+
+    prep = preprocessing_key(stimulus_degrees=stimuli.degrees,
+                             model_degrees=model.visual_degrees, image_size=model.input_size,
+                             mean=model.pixel_mean, std=model.pixel_std)
+    return extract_cached(
+        model, prepared(stimuli.images), stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
+        taps=layers, reduction=spec.reduction_spec(), batch_size=spec.batch_size,
+        reference_images=None if reference is None else prepared(reference.images),
+        progress=lambda it: progress(it, desc=f"extract {model_ref}", leave=False),
+        model_name=model_ref, preprocessing=prep)
+
+
+def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prepared,
+                store: ResultsStore, progress: Callable = _quiet) -> dict:
+    """Score one model's missing units; returns its done-marker."""
+    model = resolve_model(model_ref, spec.zoo_dir or None)
+    layers = list(spec.taps) if spec.taps else model.tap_names()
+    model_key = weights_hash(model)
+    prep = preprocessing_key(stimulus_degrees=stimuli.degrees,
+                             model_degrees=model.visual_degrees, image_size=model.input_size,
+                             mean=model.pixel_mean, std=model.pixel_std)
+    units = _units(spec, model_ref, model_key, prep, layers, stimuli, benches)
+    done = store.done_keys() if spec.resume else set()
+    start = time.perf_counter()
+    bank = _bank(spec, model, model_ref, stimuli, layers, _reference_images(spec, stimuli),
+                 progress)
+    extract_s = time.perf_counter() - start
+    reduction = spec.reduction_spec().describe()
+    index = {name: i for i, name in enumerate(layers)}
+    start = time.perf_counter()
+    computed = 0
+    for bench in progress(benches, desc=f"benchmarks {model_ref}", leave=False):
+        todo = [layer for layer in layers if units[(layer, bench.name)] not in done]
+        if not todo:
+            continue
+        scored = _score(bench, prepared, {name: bank.layers[name] for name in todo}, stimuli,
+                        _mesh(spec.mesh_devices))
+        rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
+                               layer_index=index, n_layers=len(layers), units=units,
+                               reduction=reduction)
+        store.write(rows, neuroids)
+        computed += len(rows)
+    marker = {"model": model_ref, "model_key": model_key, "layers": layers,
+              "bank": bank.meta.get("cache_key", ""), "bank_dir": bank.meta.get("cache_dir", ""),
+              "units": sorted(units.values()), "computed": computed,
+              "seconds": {"extraction": extract_s, "scoring": time.perf_counter() - start}}
+    _marker_dir(spec).mkdir(parents=True, exist_ok=True)
+    atomic_write(_marker_path(spec, model_ref), json.dumps(marker, indent=1).encode())
+    return marker
+
+
+def _prepare(spec: SweepSpec):
+    stimuli = load_stimuli(spec.stimuli_csv, spec.stimuli_dir, spec.stimulus_degrees)
+    benches = load_benchmarks(spec.benchmarks, assembly_path=spec.assembly, lamem_dir=spec.lamem)
+    prepared = {b.name: prepare_neural(b.definition, b.data) for b in benches
+                if b.kind == "neural"}
+    return stimuli, benches, prepared
+
+
+def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
+    """Run this shard's models, then the report if every model of the sweep is done."""
+    if not 0 <= spec.shard_index < spec.num_shards:
+        raise ValueError(f"shard_index must be in [0, {spec.num_shards}); got {spec.shard_index}")
+    if len(set(spec.models)) != len(spec.models):
+        raise ValueError(f"a model is listed twice: {list(spec.models)}")
+    spec.reduction_spec()
+    stimuli, benches, prepared = _prepare(spec)
+    store = ResultsStore(Path(spec.output_dir) / "results")
+    mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
+    markers = [sweep_model(spec, ref, stimuli, benches, prepared, store, progress)
+               for ref in progress(mine, desc="models")]
+    summary = {"models": mine, "computed": sum(m["computed"] for m in markers),
+               "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None}
+    if all(_marker_path(spec, m).exists() for m in spec.models):
+        summary["report"] = str(write_sweep_report(spec, benches))
+    return summary
+
+
+def region_specs(benches: list[BenchmarkData]) -> list[commitment.RegionSpec]:
+    """Per region: layers are committed on its public benchmark when the sweep has one (else
+    on its first benchmark), and the others of the same mapping are reported."""
+    regions: dict[str, list[BenchmarkData]] = {}
+    for bench in benches:
+        if bench.kind == "neural" and bench.definition.ceiling is not None:
+            regions.setdefault(bench.definition.region, []).append(bench)
+    specs = []
+    for region, members in regions.items():
+        public = [b for b in members if "public" in b.name.split(".")[0]]
+        selection = (public or members)[0]
+        same_mapping = [b.name for b in members if b.definition.mapping
+                        == selection.definition.mapping and b is not selection
+                        and b not in public]
+        specs.append(commitment.RegionSpec(region, selection.name,
+                                           tuple(same_mapping) or (selection.name,)))
+    return specs
+
+
+def _cka_maps(spec: SweepSpec, markers: list[dict]) -> dict:
+    grams = {}
+    for marker in markers:
+        bank = load_bank(Path(spec.output_dir) / "cache", marker["bank"]) if marker["bank"] \
+            else None
+        if bank is not None:
+            grams[marker["model"]] = (marker["layers"],
+                                      layer_grams({n: bank.layers[n] for n in marker["layers"]}))
+    maps = {}
+    for a, b in itertools.combinations(list(grams), 2):
+        maps[(a, b)] = (grams[a][0], grams[b][0], cka_map(grams[a][1], grams[b][1]))
+        path = Path(spec.output_dir) / "cka" / f"{report.safe_name(a)}__{report.safe_name(b)}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, layers_a=np.array(grams[a][0]), layers_b=np.array(grams[b][0]),
+                 cka=maps[(a, b)][2])
+        os.replace(tmp, path)
+    return maps
+
+
+def write_sweep_report(spec: SweepSpec, benches: list[BenchmarkData]) -> Path:
+    out = Path(spec.output_dir)
+    markers = [json.loads(_marker_path(spec, m).read_text()) for m in spec.models]
+    keys = sorted({key for marker in markers for key in marker["units"]})
+    store = ResultsStore(out / "results")
+    rows = store.rows(keys)
+    missing = set(keys) - set(rows["unit_key"])
+    if missing:
+        raise RuntimeError(f"{len(missing)} units of finished models are not in the store")
+    stale = store.stale_keys(keys)
+    regions = region_specs(benches)
+    commitments = commitment.commit_layers(rows, regions)
+    cards = commitment.model_cards(rows, commitments, regions)
+    commitment.write_model_cards(cards, out / "cards")
+    board = commitment.leaderboard(cards)
+    tables = out / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("scores", rows), ("commitments", commitments), ("leaderboard", board)):
+        atomic_write(tables / f"{name}.csv", frame.to_csv(index=False).encode())
+    notes = [f"Reduction: {spec.reduction_spec().describe()}; stimuli: {spec.stimuli_csv}."]
+    if stale:
+        notes.append(f"{len(stale)} stored rows from other settings were ignored (not reused).")
+    return report.write_report(
+        out, rows=rows, commitments=commitments, leaderboard=board,
+        cka_maps=_cka_maps(spec, markers) if spec.cka else {}, title=spec.title,
+        model_cards_md={m: commitment.card_markdown(c) for m, c in cards.items()}, notes=notes)

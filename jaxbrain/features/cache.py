@@ -1,0 +1,144 @@
+"""Layer banks cached on disk, keyed by everything they depend on (DESIGN §6).
+
+Layout: ``cache_dir/<key>/`` holds ``meta.json`` (format, key, the layers in forward order with
+their files and shapes, the bank's ``meta``), ``stimulus_ids.npy`` (unicode, no pickle) and one
+``layerNNNN.npy`` (float32, n × d) per layer. ``<key>`` is the sha256 of a canonical JSON of the
+model class, weights hash, stimuli hash, reference-images hash, preprocessing, reduction and
+taps, so a changed configuration never reuses a stale bank.
+
+Writes are atomic: a bank is written into a hidden temporary directory beside its final one
+(``.<key>.*.tmp``) and renamed into place only when complete, so a killed save leaves debris
+that is never loaded (and is safe to delete), never a half bank under the final name. An entry
+under the final name that is unreadable or inconsistent can only come from outside damage, so
+``load`` raises a ValueError naming it (delete it to recompute) rather than silently redoing
+hours of extraction or hiding the damage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jaxbrain.features.extract import (
+    LayerBank,
+    _check_ids,
+    _check_images,
+    _extract,
+    fingerprint,
+)
+from jaxbrain.features.reductions import DEFAULT_REDUCTION, Reduction, as_reduction
+from jaxbrain.models.taps import ALL
+
+FORMAT = "jaxbrain.layerbank/1"
+
+
+def _canonical_taps(taps: Iterable[str] | str) -> str | list[str]:
+    if isinstance(taps, str):
+        return taps if taps == ALL else [taps]
+    return sorted(set(taps))  # the bank is in forward order whatever order they were asked in
+
+
+def cache_key(*, weights_hash: str, stimuli_hash: str, preprocessing: dict | None,
+              reduction: Reduction | str, taps: Iterable[str] | str,
+              reference_hash: str | None = None, model_class: str = "") -> str:
+    """sha256 hex of a canonical JSON of everything a layer bank depends on."""
+    payload = {"format": FORMAT, "model_class": model_class, "weights_hash": weights_hash,
+               "stimuli_hash": stimuli_hash, "reference_hash": reference_hash,
+               "preprocessing": preprocessing, "reduction": as_reduction(reduction).key(),
+               "taps": _canonical_taps(taps)}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save(bank: LayerBank, cache_dir: str | os.PathLike, key: str) -> Path:
+    """Write ``bank`` to ``cache_dir/key/`` atomically; returns that path."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    final = cache_dir / key
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=cache_dir))
+    try:
+        np.save(tmp / "stimulus_ids.npy", np.asarray(bank.stimulus_ids).astype(str))
+        entries = []
+        for i, (name, values) in enumerate(bank.layers.items()):
+            file = f"layer{i:04d}.npy"
+            np.save(tmp / file, np.asarray(values, np.float32))
+            entries.append({"name": name, "file": file, "shape": list(np.shape(values))})
+        info = {"format": FORMAT, "key": key, "layers": entries, "meta": bank.meta}
+        (tmp / "meta.json").write_text(json.dumps(info, indent=1))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "meta.json").exists():
+                raise
+            shutil.rmtree(tmp)  # another writer finished first; the same key is the same bank
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load(cache_dir: str | os.PathLike, key: str) -> LayerBank | None:
+    """The bank saved under ``key`` (layers memory-mapped read-only; ``meta`` gains
+    ``cache_key`` and ``cache_dir``), or None if there is none. A damaged entry raises a
+    ValueError naming its path."""
+    path = Path(cache_dir) / key
+    if not path.exists():
+        return None
+    try:
+        info = json.loads((path / "meta.json").read_text())
+        if info.get("format") != FORMAT or info.get("key") != key:
+            raise ValueError(f"meta.json has format {info.get('format')!r} and key "
+                             f"{info.get('key')!r}; expected {FORMAT!r} and {key!r}")
+        ids = np.load(path / "stimulus_ids.npy")
+        layers = {}
+        for entry in info["layers"]:
+            values = np.load(path / entry["file"], mmap_mode="r")
+            if values.shape != (len(ids), *entry["shape"][1:]) or values.dtype != np.float32:
+                raise ValueError(f"{entry['file']} holds {values.dtype} {values.shape}; expected "
+                                 f"float32 {tuple(entry['shape'])} for {len(ids)} stimuli")
+            layers[entry["name"]] = values
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"layer bank cache entry {path} is corrupt or truncated: {err} "
+                         "(delete it to recompute)") from err
+    return LayerBank(stimulus_ids=ids, layers=layers, meta=_located(info["meta"], cache_dir, key))
+
+
+def _located(meta: dict, cache_dir, key: str) -> dict:
+    """``meta`` plus where the bank lives, so a caller can ``load`` it again later."""
+    return {**meta, "cache_key": key, "cache_dir": str(cache_dir)}
+
+
+def extract_cached(model, images: np.ndarray, stimulus_ids: Sequence[str], *,
+                   cache_dir: str | os.PathLike, taps: Iterable[str] | str = ALL,
+                   reduction: Reduction | str = DEFAULT_REDUCTION, batch_size: int = 32,
+                   reference_images: np.ndarray | None = None,
+                   memory_budget_bytes: int = 4 << 30, progress=None, model_name: str = "",
+                   preprocessing: dict | None = None) -> LayerBank:
+    """``extract`` through the cache: the saved bank when one matches every input and option,
+    else a fresh extraction, saved before it is returned. Its ``meta`` names the entry
+    (``cache_key``, ``cache_dir``) for a later ``load``."""
+    images = _check_images(images, "images")
+    ids = _check_ids(stimulus_ids, len(images))
+    reduction = as_reduction(reduction)
+    reference = (_check_images(reference_images, "reference_images")
+                 if reduction.needs_reference else None)
+    prints = fingerprint(model, images, ids, reference)
+    key = cache_key(weights_hash=prints["weights_hash"], stimuli_hash=prints["stimuli_hash"],
+                    preprocessing=preprocessing, reduction=reduction, taps=taps,
+                    reference_hash=prints["reference_hash"], model_class=prints["model_class"])
+    bank = load(cache_dir, key)
+    if bank is None:
+        bank = _extract(model, images, ids, prints, taps=taps, reduction=reduction,
+                        batch_size=batch_size, reference=reference,
+                        memory_budget_bytes=memory_budget_bytes, progress=progress,
+                        model_name=model_name, preprocessing=preprocessing)
+        save(bank, cache_dir, key)
+        bank.meta = _located(bank.meta, cache_dir, key)
+    return bank

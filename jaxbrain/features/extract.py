@@ -1,0 +1,247 @@
+"""Streamed extraction of every layer tap into a reduced layer bank (DESIGN §5).
+
+The model runs once over the stimuli in fixed-size batches (the last one zero-padded, so one
+compiled function serves all); each requested tap is flattened and reduced inside that jitted
+function, so only reduced batches reach the host, where they fill preallocated arrays. Memory
+stays bounded by one batch of one model's activations plus the reduced bank, whatever the
+number and size of the layers. The model runs in eval mode (running batch-norm statistics, no
+dropout), on a view of it: the caller's model is left as it was.
+
+PCA is fitted per layer on a reference image set's activations, which are held whole on the
+host (n_ref × D per tap) together with the fitted components (D × k). Taps are therefore split,
+in forward order, into groups whose reference activations plus components fit
+``memory_budget_bytes``; each group costs one pass over the reference images (to fit) and one
+over the stimuli (to transform). When everything fits there is one group; a tap too large for
+the budget on its own gets a group of its own. On top of the budget come the batches in flight
+(two at a time, so host and device overlap) of the group's unreduced activations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxbrain.features.reductions import (
+    DEFAULT_REDUCTION,
+    NoReduction,
+    Reduction,
+    as_reduction,
+    flatten,
+)
+from jaxbrain.models.taps import ALL
+
+
+@dataclasses.dataclass
+class LayerBank:
+    """Reduced activations of every extracted layer, rows in ``stimulus_ids`` order."""
+
+    stimulus_ids: np.ndarray  # (n,) str
+    layers: dict[str, np.ndarray]  # tap name -> (n, d) float32, forward order
+    meta: dict  # model, hashes, preprocessing, reduction, unreduced tap shapes
+
+
+def weights_hash(model: nnx.Module) -> str:
+    """sha256 over every Param and BatchStat of the model: path, kind, dtype, shape and bytes."""
+    state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
+    digest = hashlib.sha256()
+    for path, variable in nnx.to_flat_state(state):
+        value = np.ascontiguousarray(variable.get_value())
+        header = ["/".join(map(str, path)), type(variable).__name__, value.dtype.str, value.shape]
+        digest.update(json.dumps(header).encode())
+        digest.update(value)
+    return digest.hexdigest()
+
+
+def stimuli_hash(stimulus_ids: Sequence[str] | None, images: np.ndarray) -> str:
+    """sha256 over the stimulus ids (if given) and the images' dtype, shape and bytes."""
+    images = np.asarray(images)
+    digest = hashlib.sha256()
+    ids = None if stimulus_ids is None else [str(i) for i in stimulus_ids]
+    digest.update(json.dumps([ids, images.dtype.str, images.shape]).encode())
+    for image in images:  # row by row: no full contiguous copy of a large set
+        digest.update(np.ascontiguousarray(image))
+    return digest.hexdigest()
+
+
+def _check_images(images, what: str) -> np.ndarray:
+    if images is None:
+        raise ValueError(f"{what} are required")
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"{what} must be float NHWC model inputs (see features.prepare_images); "
+                         f"got dtype {images.dtype}")
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
+        raise ValueError(f"{what} must have shape (n ≥ 1, height, width, 3); got {images.shape}")
+    return images.astype(np.float32, copy=False)
+
+
+def _check_ids(stimulus_ids, n: int) -> np.ndarray:
+    ids = np.asarray(stimulus_ids).astype(str)
+    if ids.shape != (n,):
+        raise ValueError(f"stimulus_ids must be {n} ids, one per image; got shape {ids.shape}")
+    unique, counts = np.unique(ids, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"duplicate stimulus ids: {unique[counts > 1][:10].tolist()}")
+    return ids
+
+
+def fingerprint(model, images: np.ndarray, stimulus_ids: np.ndarray, reference) -> dict:
+    """What a bank depends on besides its options: the model and every input image."""
+    return {"model_class": type(model).__qualname__, "weights_hash": weights_hash(model),
+            "stimuli_hash": stimuli_hash(stimulus_ids, images),
+            "reference_hash": None if reference is None else stimuli_hash(None, reference)}
+
+
+def _eval_split(model: nnx.Module):
+    """(graphdef, state) of an eval-mode view sharing the model's arrays."""
+    view = nnx.merge(*nnx.split(model))
+    view.eval()
+    return nnx.split(view)
+
+
+def _tap_shapes(graphdef, state, taps, image_shape) -> dict[str, tuple[int, ...]]:
+    """Per-image shapes of the requested taps in forward order (traced; unknown names raise
+    the model's KeyError listing the valid ones)."""
+    def trace(state, x):
+        return nnx.merge(graphdef, state)(x, taps=taps)[1]
+
+    out = jax.eval_shape(trace, state, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
+    return {name: tuple(value.shape[1:]) for name, value in out.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "names", "reduction"))
+def _reduced_batch(state, params, x, *, graphdef, names: tuple[str, ...], reduction: Reduction):
+    _, acts = nnx.merge(graphdef, state)(x, taps=names)
+    return {name: reduction.apply(params[name], flatten(acts[name])) for name in names}
+
+
+def _run(graphdef, state, images, ids, names, params, reduction, batch_size, progress, dims, what):
+    """One pass over ``images``: the reduced activations of ``names``, (n, d) float32 each."""
+    n = len(images)
+    batch_size = min(batch_size, n)
+    params = jax.device_put(params)  # once, not with every batch
+    out = {name: np.empty((n, reduction.out_dim(params[name], dims[name])), np.float32)
+           for name in names}
+
+    def store(start, result):
+        rows = min(batch_size, n - start)
+        for name in names:  # forward order: the first bad layer is the one reported
+            block = np.asarray(result[name])[:rows]
+            bad = ~np.all(np.isfinite(block), axis=1)
+            if bad.any():
+                raise ValueError(f"layer {name!r}: NaN or infinite activations for {what} "
+                                 f"{ids[start:start + rows][bad][:5].tolist()}")
+            out[name][start:start + rows] = block
+
+    starts: Iterable[int] = range(0, n, batch_size)
+    if progress is not None:
+        starts = progress(starts)
+    pending = None
+    for start in starts:
+        batch = images[start:start + batch_size]
+        if len(batch) < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]),
+                                                    batch.dtype)])
+        # dispatch this batch before storing the previous one, so host and device overlap
+        result = _reduced_batch(state, params, jnp.asarray(batch), graphdef=graphdef,
+                                names=tuple(names), reduction=reduction)
+        if pending is not None:
+            store(*pending)
+        pending = (start, result)
+    if pending is not None:
+        store(*pending)
+    return out
+
+
+def _group(names, dims, cost: Callable[[int], int], budget: int) -> list[list[str]]:
+    """Consecutive taps in groups whose summed cost stays within budget (a tap over budget on
+    its own is a group of its own)."""
+    groups: list[list[str]] = [[]]
+    used = 0
+    for name in names:
+        c = cost(dims[name])
+        if groups[-1] and used + c > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(name)
+        used += c
+    return groups
+
+
+def extract(model: nnx.Module, images: np.ndarray, stimulus_ids: Sequence[str], *,
+            taps: Iterable[str] | str = ALL, reduction: Reduction | str = DEFAULT_REDUCTION,
+            batch_size: int = 32, reference_images: np.ndarray | None = None,
+            memory_budget_bytes: int = 4 << 30, progress: Callable | None = None,
+            model_name: str = "", preprocessing: dict | None = None) -> LayerBank:
+    """The layer bank of ``model`` on ``images`` (float32 NHWC model inputs, e.g. from
+    ``prepare_images``; ``preprocessing`` is recorded as given, e.g. ``preprocessing_key(...)``).
+
+    ``reduction``: a Reduction or its name; the default sketches every layer wider than 1000
+    features to 1000 (``DEFAULT_REDUCTION = RandomProjection()``), so the bank stays small. ``pca``
+    needs ``reference_images``. ``progress`` wraps each pass's batch iterator (e.g. tqdm).
+    """
+    images = _check_images(images, "images")
+    ids = _check_ids(stimulus_ids, len(images))
+    reduction = as_reduction(reduction)
+    reference = (_check_images(reference_images, "reference_images")
+                 if reduction.needs_reference else None)
+    return _extract(model, images, ids, fingerprint(model, images, ids, reference), taps=taps,
+                    reduction=reduction, batch_size=batch_size, reference=reference,
+                    memory_budget_bytes=memory_budget_bytes, progress=progress,
+                    model_name=model_name, preprocessing=preprocessing)
+
+
+def _extract(model, images, ids, prints: dict, *, taps, reduction: Reduction, batch_size: int,
+             reference, memory_budget_bytes: int, progress, model_name: str,
+             preprocessing) -> LayerBank:
+    """``extract`` on checked inputs whose ``fingerprint`` is already known."""
+    if not (isinstance(batch_size, int) and batch_size > 0):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    graphdef, state = _eval_split(model)
+    shapes = _tap_shapes(graphdef, state, taps, images.shape[1:])
+    if not shapes:
+        raise ValueError("no layer taps requested")
+    names = list(shapes)
+    dims = {name: math.prod(shape) for name, shape in shapes.items()}
+    layers: dict[str, np.ndarray] = {}
+    if reduction.needs_reference:
+        if reference.shape[1:] != images.shape[1:]:
+            raise ValueError(f"reference images have shape {reference.shape[1:]} per image, "
+                             f"the stimuli {images.shape[1:]}; they must match")
+        n_ref = len(reference)
+        ref_ids = np.arange(n_ref).astype(str)
+        width = min(reduction.n_components, n_ref)
+
+        def cost(dim):  # float32 reference activations + components of a reduced layer
+            return 4 * dim * (n_ref + width) if reduction.reduces(dim) else 0
+
+        groups = _group(names, dims, cost, memory_budget_bytes)
+        for group in groups:
+            fitted = [name for name in group if reduction.reduces(dims[name])]
+            acts = (_run(graphdef, state, reference, ref_ids, fitted, dict.fromkeys(fitted),
+                         NoReduction(), batch_size, progress, dims, "reference images")
+                    if fitted else {})
+            params = {name: reduction.fit(name, acts.pop(name)) if name in fitted else None
+                      for name in group}
+            layers.update(_run(graphdef, state, images, ids, group, params, reduction,
+                               batch_size, progress, dims, "stimuli"))
+    else:
+        groups = [names]
+        params = {name: reduction.prepare(name, dims[name]) for name in names}
+        layers = _run(graphdef, state, images, ids, names, params, reduction, batch_size,
+                      progress, dims, "stimuli")
+    meta = {"model": model_name or getattr(model, "arch", type(model).__name__), **prints,
+            "preprocessing": preprocessing, "reduction": reduction.key(),
+            "taps": taps if taps == ALL else names, "image_shape": list(images.shape[1:]),
+            "tap_shapes": {name: list(shape) for name, shape in shapes.items()},
+            "features": dims, "passes": len(groups)}
+    return LayerBank(stimulus_ids=ids, layers={name: layers[name] for name in names}, meta=meta)

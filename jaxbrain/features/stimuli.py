@@ -1,0 +1,91 @@
+"""Stimuli placed at the model's visual field, as Brain-Score places them (DESIGN §4 "Images").
+
+A stimulus shown at ``stimulus_degrees`` to a model that sees ``model_degrees`` covers the
+fraction ``stimulus_degrees / model_degrees`` of its input: a smaller stimulus is pasted centred
+on a grey (128) canvas ``model_degrees / stimulus_degrees`` times its size, a larger one is
+centre-cropped to that fraction (sizes and offsets rounded as Brain-Score's ``ImageConverter``
+rounds them). The result is resized bilinearly with PIL to the model's input size (as
+torchvision's ``Resize`` does on PIL images), scaled to [0, 1] and ImageNet-normalised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BACKGROUND = 128  # PIL's "gray", Brain-Score's canvas colour
+PLACEMENT_VERSION = "brainscore-screen/1"
+
+
+def _check_degrees(stimulus_degrees: float, model_degrees: float) -> None:
+    for name, value in (("stimulus_degrees", stimulus_degrees), ("model_degrees", model_degrees)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+
+
+def _as_rgb(image: np.ndarray, index: int) -> np.ndarray:
+    """One (H, W, C) uint8 image as (H, W, 3): grey repeated, alpha dropped."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"image {index}: expected uint8 pixels (0-255); got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4) or 0 in image.shape:
+        raise ValueError(f"image {index}: expected shape (height, width, channels) with 1 (grey), "
+                         f"3 (RGB) or 4 (RGBA) channels; got {image.shape}")
+    if image.shape[-1] == 1:
+        return np.repeat(image, 3, axis=-1)
+    return image[..., :3]
+
+
+def _place(image: np.ndarray, ratio: float) -> np.ndarray:
+    """Paste centred on grey (ratio > 1) or centre-crop (ratio < 1), Brain-Score's rounding."""
+    size = np.array(image.shape[:2])
+    target = np.round(ratio * size).astype(int)
+    if ratio >= 1:
+        canvas = np.full((*target, 3), BACKGROUND, np.uint8)
+        top, left = np.round((target - size) / 2).astype(int)
+        canvas[top:top + size[0], left:left + size[1]] = image
+        return canvas
+    top, left = np.round((size - target) / 2).astype(int)
+    return image[top:top + target[0], left:left + target[1]]
+
+
+def prepare_images(images: np.ndarray | Sequence[np.ndarray], *, stimulus_degrees: float,
+                   model_degrees: float = 8.0, image_size: int, mean=IMAGENET_MEAN,
+                   std=IMAGENET_STD) -> np.ndarray:
+    """uint8 images (n, H, W, C), or a sequence of (H, W, C) images of differing sizes, as the
+    model's float32 (n, image_size, image_size, 3) input, placed at its visual field."""
+    _check_degrees(stimulus_degrees, model_degrees)
+    if not (isinstance(image_size, int | np.integer) and image_size > 0):
+        raise ValueError(f"image_size must be a positive integer; got {image_size!r}")
+    if isinstance(images, np.ndarray) and images.ndim != 4:
+        raise ValueError("expected images of shape (n, height, width, channels); "
+                         f"got shape {images.shape}")
+    mean = np.asarray(mean, np.float32)
+    std = np.asarray(std, np.float32)
+    if mean.shape != (3,) or std.shape != (3,) or np.any(std <= 0):
+        raise ValueError(f"mean and std need 3 values each, std > 0; got {mean}, {std}")
+    ratio = model_degrees / stimulus_degrees
+    out = np.empty((len(images), image_size, image_size, 3), np.float32)
+    for i, image in enumerate(images):
+        rgb = _as_rgb(image, i)
+        if ratio != 1:
+            rgb = _place(rgb, ratio)
+        pil = Image.fromarray(rgb).resize((image_size, image_size), Image.Resampling.BILINEAR)
+        out[i] = np.asarray(pil, np.float32) / 255.0
+    out -= mean
+    out /= std
+    return out
+
+
+def preprocessing_key(*, stimulus_degrees: float, model_degrees: float = 8.0, image_size: int,
+                      mean=IMAGENET_MEAN, std=IMAGENET_STD) -> dict:
+    """What ``prepare_images`` did, as plain JSON data, for cache keys and bank metadata."""
+    _check_degrees(stimulus_degrees, model_degrees)
+    return {"placement": PLACEMENT_VERSION, "stimulus_degrees": float(stimulus_degrees),
+            "model_degrees": float(model_degrees), "background": BACKGROUND,
+            "image_size": int(image_size), "resize": "PIL-bilinear",
+            "mean": [float(v) for v in mean], "std": [float(v) for v in std]}

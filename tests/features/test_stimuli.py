@@ -1,0 +1,102 @@
+"""Stimulus placement at the model's visual field, checked pixel by pixel where no resize
+happens (the canvas or crop already has the model's input size)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxbrain.features import IMAGENET_MEAN, IMAGENET_STD, prepare_images, preprocessing_key
+
+
+def _pixels(prepared):
+    """Model inputs back to 0-255 pixels."""
+    return np.round((prepared * np.float32(IMAGENET_STD) + np.float32(IMAGENET_MEAN)) * 255)
+
+
+@pytest.fixture
+def images(rng):
+    return rng.integers(0, 256, size=(3, 16, 16, 3), dtype=np.uint8)
+
+
+def test_smaller_stimulus_is_a_centred_copy_on_grey(images):
+    out = prepare_images(images, stimulus_degrees=4, model_degrees=8, image_size=32)
+    assert out.dtype == np.float32 and out.shape == (3, 32, 32, 3)
+    pixels = _pixels(out)
+    np.testing.assert_array_equal(pixels[:, 8:24, 8:24], images)
+    border = np.ones((32, 32), bool)
+    border[8:24, 8:24] = False
+    assert np.all(pixels[:, border] == 128)
+
+
+def test_larger_stimulus_is_centre_cropped(rng):
+    images = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    out = prepare_images(images, stimulus_degrees=16, model_degrees=8, image_size=16)
+    np.testing.assert_array_equal(_pixels(out), images[:, 8:24, 8:24])
+    # a fractional ratio rounds sizes and offsets as Brain-Score does: 0.8 × 20 px = 16 px at 2
+    images = rng.integers(0, 256, size=(1, 20, 20, 3), dtype=np.uint8)
+    out = prepare_images(images, stimulus_degrees=10, model_degrees=8, image_size=16)
+    np.testing.assert_array_equal(_pixels(out), images[:, 2:18, 2:18])
+
+
+def test_equal_degrees_only_resize(images):
+    out = prepare_images(images, stimulus_degrees=8, model_degrees=8, image_size=16)
+    np.testing.assert_array_equal(_pixels(out), images)
+    out = prepare_images(images, stimulus_degrees=8, image_size=24)
+    expected = np.stack([np.asarray(Image.fromarray(im).resize((24, 24), Image.BILINEAR))
+                         for im in images])
+    np.testing.assert_array_equal(_pixels(out), expected)
+
+
+def test_placement_happens_before_the_resize(images):
+    out = prepare_images(images, stimulus_degrees=4, image_size=64)
+    canvas = np.full((3, 32, 32, 3), 128, np.uint8)
+    canvas[:, 8:24, 8:24] = images
+    expected = np.stack([np.asarray(Image.fromarray(im).resize((64, 64), Image.BILINEAR))
+                         for im in canvas])
+    np.testing.assert_array_equal(_pixels(out), expected)
+
+
+def test_imagenet_normalisation():
+    assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
+    flat = np.full((1, 4, 4, 3), 200, np.uint8)
+    out = prepare_images(flat, stimulus_degrees=8, image_size=4)
+    expected = (200 / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(out[0, 0, 0], expected, rtol=1e-6)
+    custom = prepare_images(flat, stimulus_degrees=8, image_size=4, mean=(0, 0, 0), std=(1, 1, 1))
+    np.testing.assert_allclose(custom, 200 / 255, rtol=1e-6)
+
+
+def test_grey_rgba_and_differently_sized_images(rng):
+    grey = rng.integers(0, 256, size=(1, 8, 8, 1), dtype=np.uint8)
+    out = prepare_images(grey, stimulus_degrees=8, image_size=8)
+    np.testing.assert_array_equal(_pixels(out), np.repeat(grey, 3, axis=-1))
+    rgba = rng.integers(0, 256, size=(1, 8, 8, 4), dtype=np.uint8)
+    out = prepare_images(rgba, stimulus_degrees=8, image_size=8)
+    np.testing.assert_array_equal(_pixels(out), rgba[..., :3])
+    mixed = [rng.integers(0, 256, size=s, dtype=np.uint8) for s in ((8, 8, 3), (12, 6, 1))]
+    assert prepare_images(mixed, stimulus_degrees=4, image_size=10).shape == (2, 10, 10, 3)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"images": np.zeros((1, 8, 8, 3), np.float32)}, "uint8"),
+    ({"images": np.zeros((8, 8, 3), np.uint8)}, "shape"),
+    ({"images": np.zeros((1, 8, 8, 2), np.uint8)}, "channels"),
+    ({"stimulus_degrees": 0}, "stimulus_degrees"),
+    ({"model_degrees": -8}, "model_degrees"),
+    ({"image_size": 0}, "image_size"),
+])
+def test_bad_input_is_named(kwargs, match):
+    args = {"images": np.zeros((1, 8, 8, 3), np.uint8), "stimulus_degrees": 8, "image_size": 8}
+    with pytest.raises(ValueError, match=match):
+        prepare_images(**{**args, **kwargs})
+
+
+def test_preprocessing_key_is_plain_data_and_tells_settings_apart():
+    key = preprocessing_key(stimulus_degrees=8, image_size=224)
+    assert json.loads(json.dumps(key)) == key
+    assert key == preprocessing_key(stimulus_degrees=8.0, image_size=224)
+    assert key != preprocessing_key(stimulus_degrees=4, image_size=224)
+    assert key != preprocessing_key(stimulus_degrees=8, image_size=227)
+    assert key != preprocessing_key(stimulus_degrees=8, image_size=224, mean=(0.5, 0.5, 0.5))
