@@ -27,8 +27,8 @@ from jaxbrain.models import ARCHITECTURES, zoo
 from jaxbrain.train.synthetic_zoo import build
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", None, "Model references: zoo names, architectures (random init), "
-                  "arch=weights.pth, or synthetic_hidden.")
+flags.DEFINE_list("models", None, "Model references: zoo names, training-run directories, "
+                  "architectures (random init), arch=weights.pth, or synthetic_hidden.")
 flags.DEFINE_list("benchmarks", None, "Benchmark names (jaxbrain.benchmarks.names()) and/or "
                   "<Name>.memorability for the LaMem-layout memorability benchmark.")
 flags.DEFINE_string("output_dir", None, "Where results, caches and the report go.")
@@ -65,8 +65,10 @@ flags.mark_flags_as_required(["models", "benchmarks", "output_dir"])
 _VARIANT = re.compile(r"^(?P<arch>.+)-(?P<objective>random|categorization|memorability|joint)$")
 
 
-def _progress(iterable, desc="", leave=True):
-    return tqdm(iterable, desc=desc, leave=leave, mininterval=1.0, dynamic_ncols=True)
+def _progress(iterable, desc="", leave=True, total=None):
+    """Bars for models, extraction batches, benchmarks and layer units, with time left."""
+    return tqdm(iterable, desc=desc, leave=leave, total=total, mininterval=1.0,
+                dynamic_ncols=True)
 
 
 def _build_zoo(models, zoo_dir: str, data_dir: str) -> None:

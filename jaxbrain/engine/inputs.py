@@ -1,8 +1,9 @@
 """What a sweep reads: models by reference, the stimulus set, and its benchmarks' data.
 
-Model references: a zoo name (``resnet18_tiny-joint``, from ``--zoo_dir``), ``arch=path`` for
-a torchvision-layout weight file, an architecture name (random initialisation, seed 0), or
-``synthetic_hidden`` (the synthetic suite's generating network).
+Model references: a zoo name (``resnet18_tiny-joint``, from ``--zoo_dir``), a training run's
+directory (its latest checkpoint), ``arch=path`` for a torchvision-layout weight file, an
+architecture name (random initialisation, seed 0), or ``synthetic_hidden`` (the synthetic
+suite's generating network).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
     """The network a sweep reference names, in eval mode."""
     if reference == "synthetic_hidden":
         model = hidden_network(0)
+    elif (Path(reference) / "model.json").exists():
+        from jaxbrain.train.checkpoints import restore_model
+
+        model = restore_model(reference)
     elif "=" in reference:
         arch, path = reference.split("=", 1)
         model = from_torchvision(arch, path)
@@ -37,7 +42,8 @@ def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
         model = create(reference, heads=("classification", "memorability"))
     else:
         known = sorted(zoo.entries(zoo_dir)) if zoo_dir is not None else []
-        raise KeyError(f"unknown model {reference!r}: not 'synthetic_hidden', not arch=path, "
+        raise KeyError(f"unknown model {reference!r}: not 'synthetic_hidden', not a training "
+                       "run directory, not arch=path, "
                        f"not an architecture ({', '.join(sorted(ARCHITECTURES))}) and not in "
                        f"the zoo {zoo_dir} ({', '.join(known) or 'empty'})")
     model.eval()

@@ -85,6 +85,7 @@ class SweepSpec:
 
 
 def _quiet(iterable, **_):
+    """No progress display (``progress(None, total=...)`` returns None: nothing to update)."""
     return iterable
 
 
@@ -195,17 +196,22 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
     index = {name: i for i, name in enumerate(layers)}
     start = time.perf_counter()
     computed = 0
+    units_bar = progress(None, desc=f"layers x benchmarks {model_ref}", leave=False,
+                         total=len(units))
     for bench in progress(benches, desc=f"benchmarks {model_ref}", leave=False):
         todo = [layer for layer in layers if units[(layer, bench.name)] not in done]
-        if not todo:
-            continue
-        scored = _score(bench, prepared, {name: bank.layers[name] for name in todo}, stimuli,
-                        _mesh(spec.mesh_devices))
-        rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
-                               layer_index=index, n_layers=len(layers), units=units,
-                               reduction=reduction)
-        store.write(rows, neuroids)
-        computed += len(rows)
+        if todo:
+            scored = _score(bench, prepared, {name: bank.layers[name] for name in todo},
+                            stimuli, _mesh(spec.mesh_devices))
+            rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
+                                   layer_index=index, n_layers=len(layers), units=units,
+                                   reduction=reduction)
+            store.write(rows, neuroids)
+            computed += len(rows)
+        if units_bar is not None:
+            units_bar.update(len(layers))
+    if units_bar is not None:
+        units_bar.close()
     marker = {"model": model_ref, "model_key": model_key, "layers": layers,
               "bank": bank.meta.get("cache_key", ""), "bank_dir": bank.meta.get("cache_dir", ""),
               "units": sorted(units.values()), "computed": computed,
