@@ -39,11 +39,8 @@ class BasicBlock(nnx.Module):
         self.downsample = _downsample(in_ch, width, stride, rngs)
 
     def __call__(self, x, rec: Taps, name: str):
-        out = rec(f"{name}.conv1", self.conv1(x))
-        out = rec(f"{name}.bn1", self.bn1(out))
-        out = rec(f"{name}.relu", jax.nn.relu(out))
-        out = rec(f"{name}.conv2", self.conv2(out))
-        out = rec(f"{name}.bn2", self.bn2(out))
+        out = rec(f"{name}.relu", jax.nn.relu(_conv_bn(self, 1, x, rec, name)))
+        out = _conv_bn(self, 2, out, rec, name)
         return _residual(self.downsample, x, out, rec, name, "relu_1")
 
 
@@ -60,15 +57,16 @@ class Bottleneck(nnx.Module):
         self.downsample = _downsample(in_ch, width * 4, stride, rngs)
 
     def __call__(self, x, rec: Taps, name: str):
-        out = rec(f"{name}.conv1", self.conv1(x))
-        out = rec(f"{name}.bn1", self.bn1(out))
-        out = rec(f"{name}.relu", jax.nn.relu(out))
-        out = rec(f"{name}.conv2", self.conv2(out))
-        out = rec(f"{name}.bn2", self.bn2(out))
-        out = rec(f"{name}.relu_1", jax.nn.relu(out))
-        out = rec(f"{name}.conv3", self.conv3(out))
-        out = rec(f"{name}.bn3", self.bn3(out))
+        out = rec(f"{name}.relu", jax.nn.relu(_conv_bn(self, 1, x, rec, name)))
+        out = rec(f"{name}.relu_1", jax.nn.relu(_conv_bn(self, 2, out, rec, name)))
+        out = _conv_bn(self, 3, out, rec, name)
         return _residual(self.downsample, x, out, rec, name, "relu_2")
+
+
+def _conv_bn(block, k: int, x, rec: Taps, name: str):
+    """A block's k-th conv and its BatchNorm, both tapped."""
+    x = rec(f"{name}.conv{k}", getattr(block, f"conv{k}")(x))
+    return rec(f"{name}.bn{k}", getattr(block, f"bn{k}")(x))
 
 
 def _residual(downsample, x, out, rec: Taps, name: str, last_relu: str):
