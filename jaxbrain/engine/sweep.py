@@ -97,6 +97,22 @@ def _marker_path(spec: SweepSpec, model: str) -> Path:
     return _marker_dir(spec) / f"{report.safe_name(model)}.json"
 
 
+def settings_key(spec: SweepSpec, stimuli: Stimuli, benches: list[BenchmarkData]) -> str:
+    """What makes two runs the same sweep: models, benchmarks and their data, stimuli and
+    reduction (not how the work is split or shown).  Done-markers carry it, so a marker
+    left by a sweep with other settings never counts as done for this one."""
+    fields = dataclasses.asdict(spec)
+    for name in ("shard_index", "num_shards", "resume", "title", "mesh_devices", "output_dir"):
+        fields.pop(name)
+    return unit_key(**fields, stimuli=stimuli.digest,
+                    data={b.name: b.digest for b in benches})
+
+
+def _done(spec: SweepSpec, model: str, settings: str) -> bool:
+    path = _marker_path(spec, model)
+    return path.exists() and json.loads(path.read_text()).get("settings") == settings
+
+
 def _mesh(devices: int) -> Mesh | None:
     local = jax.local_devices()
     count = len(local) if devices <= 0 else min(devices, len(local))
@@ -178,7 +194,7 @@ def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list
 
 
 def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prepared,
-                store: ResultsStore, progress: Callable = _quiet) -> dict:
+                store: ResultsStore, progress: Callable = _quiet, settings: str = "") -> dict:
     """Score one model's missing units; returns its done-marker."""
     model = resolve_model(model_ref, spec.zoo_dir or None)
     layers = list(spec.taps) if spec.taps else model.tap_names()
@@ -212,7 +228,7 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
             units_bar.update(len(layers))
     if units_bar is not None:
         units_bar.close()
-    marker = {"model": model_ref, "model_key": model_key, "layers": layers,
+    marker = {"model": model_ref, "settings": settings, "model_key": model_key, "layers": layers,
               "bank": bank.meta.get("cache_key", ""), "bank_dir": bank.meta.get("cache_dir", ""),
               "units": sorted(units.values()), "computed": computed,
               "seconds": {"extraction": extract_s, "scoring": time.perf_counter() - start}}
@@ -239,11 +255,12 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     stimuli, benches, prepared = _prepare(spec)
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
-    markers = [sweep_model(spec, ref, stimuli, benches, prepared, store, progress)
+    settings = settings_key(spec, stimuli, benches)
+    markers = [sweep_model(spec, ref, stimuli, benches, prepared, store, progress, settings)
                for ref in progress(mine, desc="models")]
     summary = {"models": mine, "computed": sum(m["computed"] for m in markers),
                "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None}
-    if all(_marker_path(spec, m).exists() for m in spec.models):
+    if all(_done(spec, m, settings) for m in spec.models):
         summary["report"] = str(write_sweep_report(spec, benches))
     return summary
 
