@@ -17,9 +17,9 @@ import jax.numpy as jnp
 from jaxbrain.kernels.pls import pls_cv_predict
 from jaxbrain.kernels.predictivity import (
     DEFAULT_ALPHAS,
-    _check_alphas,
-    _check_inputs,
-    _check_pls_rank,
+    check_alphas,
+    check_inputs,
+    check_pls_rank,
 )
 from jaxbrain.kernels.ridge import ridge_cv_predict
 from jaxbrain.kernels.splits import Splits
@@ -55,12 +55,12 @@ def cv_predictions(
         x = x.astype(jnp.float32)
     y = jnp.asarray(y, dtype=x.dtype)
     y = y[:, None] if y.ndim == 1 else y
-    train_idx, test_idx = _check_inputs(x[None], y, splits, mapping, n_components, pls_weights)
-    alphas = jnp.asarray(_check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
+    train_idx, test_idx = check_inputs(x[None], y, splits, mapping, n_components, pls_weights)
+    alphas = jnp.asarray(check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
     pred, info = _cv_predict(x, y, train_idx, test_idx, alphas, mapping, n_components,
                              pls_weights)
     if mapping == "pls":
-        _check_pls_rank(info[None], n_components)
+        check_pls_rank(info[None], n_components)
     return pred
 
 

@@ -146,8 +146,8 @@ def neural_predictivity(
     single = x.ndim == 2
     xs = x[None] if single else x
     y = y[:, None] if y.ndim == 1 else y
-    train_idx, test_idx = _check_inputs(xs, y, splits, mapping, n_components, pls_weights)
-    alphas = jnp.asarray(_check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
+    train_idx, test_idx = check_inputs(xs, y, splits, mapping, n_components, pls_weights)
+    alphas = jnp.asarray(check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
 
     n_layers = xs.shape[0]
     if mesh is None:
@@ -158,11 +158,13 @@ def neural_predictivity(
         result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
         result = jax.tree.map(lambda a: a[:n_layers], result)
     if mapping == "pls":
-        _check_pls_rank(result.fit_info, n_components)
+        check_pls_rank(result.fit_info, n_components)
     return jax.tree.map(lambda a: a[0], result) if single else result
 
 
-def _check_inputs(xs, y, splits, mapping, n_components, pls_weights):
+def check_inputs(xs, y, splits, mapping, n_components, pls_weights):
+    """Every check a cross-validated fit needs before compiling anything (shared with
+    ``jaxbrain.analysis``); returns the stacked train/test indices."""
     if mapping not in MAPPINGS:
         raise ValueError(f"unknown mapping {mapping!r}; expected one of {MAPPINGS}")
     if pls_weights not in WEIGHT_SOLVERS:
@@ -210,7 +212,8 @@ def _check_inputs(xs, y, splits, mapping, n_components, pls_weights):
     return jnp.asarray(train_idx), jnp.asarray(test_idx)
 
 
-def _check_alphas(alphas) -> np.ndarray:
+def check_alphas(alphas) -> np.ndarray:
+    """The ridge grid as positive finite float64 values, or a ValueError."""
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(
         alphas <= 0
@@ -219,7 +222,9 @@ def _check_alphas(alphas) -> np.ndarray:
     return alphas
 
 
-def _check_pls_rank(score_sqnorms, n_components):
+def check_pls_rank(score_sqnorms, n_components):
+    """After a PLS fit: a component with a null score means the layer has lower rank than
+    ``n_components`` on some split, which is an error, not a silently shorter model."""
     tts = np.asarray(score_sqnorms)  # (L, S, A)
     eps = np.finfo(tts.dtype).eps
     null = tts < tts[..., :1] * (_RANK_TOL_FACTOR * eps) ** 2

@@ -155,3 +155,16 @@ def test_two_jax_distributed_processes_give_the_rows_of_one(suite, tmp_path):
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert (two / "report.md").exists()
     pd.testing.assert_frame_equal(_scores(two), _scores(one), check_exact=False, rtol=1e-6)
+
+
+def test_pca_and_unreduced_sweeps_record_their_reduction(suite, tmp_path):
+    for reduction, expected in (("pca", '"method":"pca"'), ("none", '"method":"none"')):
+        out = tmp_path / reduction
+        run_sweep(_spec(suite, out, models=("synthetic_hidden",), reduction=reduction,
+                        pca_components=50, cka=False))
+        rows = _scores(out)
+        assert len(rows) == 4 * len(BENCHMARKS) and (rows["status"] == "ok").all()
+        assert rows["reduction"].str.contains(expected, regex=False).all()
+    unreduced = _scores(tmp_path / "none")
+    it = unreduced[unreduced["benchmark"] == "Synthetic.IT-pls"].set_index("layer")["raw"]
+    assert it.idxmax() == "block4"
