@@ -64,12 +64,8 @@ class AlexNet(TappedModel):
         x = rec("flatten", self.flatten(x))
         for i in range(6):
             x = rec(f"classifier.{i}", self.classifier[i](x))
-        outputs = {}
-        if "classification" in self.heads:
-            outputs["logits"] = rec("classifier.6", self.classifier[6](x))
-        if self.memorability is not None:
-            outputs["memorability"] = rec("memorability", self.memorability(x))
-        return outputs
+        classifier = self.classifier[6] if "classification" in self.heads else None
+        return self._heads(x, rec, classifier, "classifier.6")
 
 
 class AlexNetCaffe(TappedModel):
@@ -126,9 +122,4 @@ class AlexNetCaffe(TappedModel):
             x = rec(f"fc{k}", getattr(self, f"fc{k}")(x))
             x = rec(f"relu{k}", self.relu(x))
             x = rec(f"drop{k}", getattr(self, f"drop{k}")(x))
-        outputs = {}
-        if self.fc8 is not None:
-            outputs["logits"] = rec("fc8", self.fc8(x))
-        if self.memorability is not None:
-            outputs["memorability"] = rec("memorability", self.memorability(x))
-        return outputs
+        return self._heads(x, rec, self.fc8, "fc8")

@@ -120,9 +120,4 @@ class ResNet(TappedModel):
             rec(f"layer{stage}", x)
         x = rec("avgpool", self.avgpool(x))
         x = rec("flatten", self.flatten(x))
-        outputs = {}
-        if self.fc is not None:
-            outputs["logits"] = rec("fc", self.fc(x))
-        if self.memorability is not None:
-            outputs["memorability"] = rec("memorability", self.memorability(x))
-        return outputs
+        return self._heads(x, rec, self.fc, "fc")

@@ -66,6 +66,15 @@ class TappedModel(nnx.Module):
     def _forward(self, x, rec: Taps) -> dict:
         raise NotImplementedError
 
+    def _heads(self, x, rec: Taps, classifier, classifier_tap: str) -> dict:
+        """The head outputs on the penultimate features ``x``, each tapped."""
+        outputs = {}
+        if classifier is not None:
+            outputs["logits"] = rec(classifier_tap, classifier(x))
+        if getattr(self, "memorability", None) is not None:
+            outputs["memorability"] = rec("memorability", self.memorability(x))
+        return outputs
+
     def __call__(self, images, taps: Iterable[str] | str = ()):
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError("expected NHWC images of shape (n, height, width, 3), "
