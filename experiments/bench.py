@@ -140,7 +140,8 @@ def compare_bank(rng, n_layers, n, n_objects, n_comp, regions=4, m=100):
     """A sweep's scoring stage: ``n_layers`` layers (3/4 at the projection width 1000, the rest
     narrower, as a random-projected bank is) on ``regions`` regions of ``m`` neuroids, scored
     by the engine (width groups, one compiled kernel per group) vs one layer at a time."""
-    from jaxbrain.engine.scorer import PreparedNeural, score_neural
+    from jaxbrain.benchmarks.neural import PreparedNeural
+    from jaxbrain.engine.scorer import score_neural
 
     widths = [1000 if k % 4 else int(rng.choice([64, 128, 256, 512])) for k in range(n_layers)]
     x, y, labels = synthetic_layer(rng, n, 1000, regions * m, n_objects)

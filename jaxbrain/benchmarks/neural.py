@@ -120,6 +120,36 @@ def ceiling_of(benchmark: NeuralBenchmark, trials: xr.DataArray) -> dict | None:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedNeural:
+    """Everything a neural benchmark needs from its recordings, computed once per sweep."""
+
+    benchmark: NeuralBenchmark
+    target_ids: np.ndarray  # (n,) stimulus ids in target (sorted) order
+    y: np.ndarray  # (n, m) trial-averaged targets
+    neuroid_ids: np.ndarray  # (m,)
+    splits: object  # stacked Splits
+    ceiling: dict | None
+
+
+def prepare_neural(benchmark: NeuralBenchmark, assembly: xr.DataArray) -> PreparedNeural:
+    targets, trials = prepare_targets(benchmark, assembly)
+    target_ids = np.asarray(targets["stimulus_id"].values).astype(str)
+    coord = benchmark.stratification_coord
+    if coord is None:
+        labels = np.zeros(target_ids.size)
+    elif coord not in targets.coords:
+        raise ValueError(f"assembly has no presentation coordinate {coord!r} to stratify the "
+                         f"splits by (coordinates: {sorted(targets.coords)})")
+    else:
+        labels = np.asarray(targets[coord].values).astype(str)
+    splits = stratified_shuffle_splits(labels, benchmark.n_splits, benchmark.train_size,
+                                       benchmark.seed, benchmark.test_size)
+    neuroid_ids = np.asarray(targets["neuroid_id"].values).astype(str)
+    return PreparedNeural(benchmark, target_ids, np.asarray(targets.values, np.float32),
+                          neuroid_ids, splits, ceiling_of(benchmark, trials))
+
+
 def score_layers_on(
     benchmark: NeuralBenchmark,
     layers: Mapping[str, np.ndarray],
@@ -134,23 +164,9 @@ def score_layers_on(
     """
     # Splits are drawn on the targets in stimulus_id order (DESIGN §4), so activations are
     # reordered to the targets, never the reverse: the caller's row order cannot change scores.
-    targets, trials = prepare_targets(benchmark, assembly)
-    target_ids = np.asarray(targets["stimulus_id"].values).astype(str)
-    rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), target_ids)
-    if benchmark.stratification_coord is None:
-        labels = np.zeros(target_ids.size)
-    elif benchmark.stratification_coord not in targets.coords:
-        raise ValueError(
-            f"assembly has no presentation coordinate {benchmark.stratification_coord!r} "
-            f"to stratify the splits by (coordinates: {sorted(targets.coords)})"
-        )
-    else:
-        labels = np.asarray(targets[benchmark.stratification_coord].values).astype(str)
-    splits = stratified_shuffle_splits(
-        labels, benchmark.n_splits, benchmark.train_size, benchmark.seed, benchmark.test_size
-    )
-    ceiling = ceiling_of(benchmark, trials)
-    y = np.asarray(targets.values, dtype=np.float32)
+    prepared = prepare_neural(benchmark, assembly)
+    rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), prepared.target_ids)
+    splits, ceiling, y = prepared.splits, prepared.ceiling, prepared.y
     names = list(layers)
     scored = {}
     for name in progress(names) if progress else names:

@@ -12,7 +12,6 @@ per-neuroid values where the metric has them.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -21,17 +20,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import xarray as xr
 
 from jaxbrain.benchmarks.layers import flatten_checked
 from jaxbrain.benchmarks.memorability import _split_groups
-from jaxbrain.benchmarks.neural import (
-    CONVENTIONS,
-    SIMILARITIES,
-    NeuralBenchmark,
-    ceiling_of,
-    prepare_targets,
-)
+from jaxbrain.benchmarks.neural import CONVENTIONS, SIMILARITIES, PreparedNeural
 from jaxbrain.data.assemblies import match_rows
 from jaxbrain.data.lamem import MemorabilityData
 from jaxbrain.kernels import (
@@ -39,7 +31,6 @@ from jaxbrain.kernels import (
     neural_predictivity,
     ridge_cv_predict,
     spearman,
-    stratified_shuffle_splits,
 )
 
 _MIN_BUCKET = 32
@@ -51,36 +42,6 @@ class ScoredLayer(NamedTuple):
     neuroid_values: np.ndarray | None = None  # (m,) r averaged over splits
     neuroid_ids: np.ndarray | None = None  # (m,)
     neuroid_ceiling: np.ndarray | None = None  # (m,) split-half ceiling per neuroid
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedNeural:
-    """Everything a neural benchmark needs from its recordings, computed once per sweep."""
-
-    benchmark: NeuralBenchmark
-    target_ids: np.ndarray  # (n,) stimulus ids in target (sorted) order
-    y: np.ndarray  # (n, m) trial-averaged targets
-    neuroid_ids: np.ndarray  # (m,)
-    splits: object  # stacked Splits
-    ceiling: dict | None
-
-
-def prepare_neural(benchmark: NeuralBenchmark, assembly: xr.DataArray) -> PreparedNeural:
-    targets, trials = prepare_targets(benchmark, assembly)
-    target_ids = np.asarray(targets["stimulus_id"].values).astype(str)
-    coord = benchmark.stratification_coord
-    if coord is None:
-        labels = np.zeros(target_ids.size)
-    elif coord not in targets.coords:
-        raise ValueError(f"assembly has no presentation coordinate {coord!r} to stratify the "
-                         f"splits by (coordinates: {sorted(targets.coords)})")
-    else:
-        labels = np.asarray(targets[coord].values).astype(str)
-    splits = stratified_shuffle_splits(labels, benchmark.n_splits, benchmark.train_size,
-                                       benchmark.seed, benchmark.test_size)
-    neuroid_ids = np.asarray(targets["neuroid_id"].values).astype(str)
-    return PreparedNeural(benchmark, target_ids, np.asarray(targets.values, np.float32),
-                          neuroid_ids, splits, ceiling_of(benchmark, trials))
 
 
 def width_groups(widths: Mapping[str, int], exact: bool = False) -> list[tuple[int, list[str]]]:

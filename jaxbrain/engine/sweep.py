@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh
 
+from jaxbrain.benchmarks.neural import prepare_neural
 from jaxbrain.engine import commitment, report
 from jaxbrain.engine.inputs import (
     BenchmarkData,
@@ -33,7 +34,7 @@ from jaxbrain.engine.inputs import (
     load_stimuli,
     resolve_model,
 )
-from jaxbrain.engine.scorer import prepare_neural, score_memorability_bank, score_neural
+from jaxbrain.engine.scorer import score_memorability_bank, score_neural
 from jaxbrain.engine.similarity import cka_map, layer_grams
 from jaxbrain.engine.store import ResultsStore, atomic_write, canonical_json, unit_key
 from jaxbrain.features import (
@@ -176,15 +177,12 @@ def _reference_images(spec: SweepSpec, stimuli: Stimuli):
 
 
 def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
-          reference, progress: Callable):
+          reference, prep: dict, progress: Callable):
     def prepared(images):
         return prepare_images(images, stimulus_degrees=stimuli.degrees,
                               model_degrees=model.visual_degrees, image_size=model.input_size,
                               mean=model.pixel_mean, std=model.pixel_std)
 
-    prep = preprocessing_key(stimulus_degrees=stimuli.degrees,
-                             model_degrees=model.visual_degrees, image_size=model.input_size,
-                             mean=model.pixel_mean, std=model.pixel_std)
     return extract_cached(
         model, prepared(stimuli.images), stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
         taps=layers, reduction=spec.reduction_spec(), batch_size=spec.batch_size,
@@ -206,7 +204,7 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
     done = store.done_keys() if spec.resume else set()
     start = time.perf_counter()
     bank = _bank(spec, model, model_ref, stimuli, layers, _reference_images(spec, stimuli),
-                 progress)
+                 prep, progress)
     extract_s = time.perf_counter() - start
     reduction = spec.reduction_spec().describe()
     index = {name: i for i, name in enumerate(layers)}
