@@ -40,10 +40,11 @@ def _freemanziemba(region: str, mapping: str, public: bool):
     )
 
 
-def _synthetic(region: str, mapping: str):
-    """The synthetic suite's regions (jaxbrain.data.synthetic; 6 repetitions per image)."""
+def _synthetic(region: str, mapping: str, window=(70.0, 170.0), tag=""):
+    """The synthetic suite's regions (jaxbrain.data.synthetic; 6 repetitions per image); the
+    early/late IT windows are the studies' recordings (``write_studies_assembly``)."""
     return NeuralBenchmark(
-        identifier=f"Synthetic.{region}-{mapping}", region=region, time_window_ms=(70.0, 170.0),
+        identifier=f"Synthetic.{region}{tag}-{mapping}", region=region, time_window_ms=window,
         mapping=mapping, stratification_coord="object_name", visual_degrees=8.0,
         number_of_trials=6, version="jaxbrain-1", **_similarity_options(mapping),
     )
@@ -51,6 +52,8 @@ def _synthetic(region: str, mapping: str):
 
 def _build() -> dict[str, NeuralBenchmark]:
     benchmarks = [_synthetic(r, m) for r in ("V1", "V2", "V4", "IT") for m in MAPPINGS]
+    benchmarks += [_synthetic("IT", m, (70.0, 100.0), ".early") for m in MAPPINGS]
+    benchmarks += [_synthetic("IT", m, (180.0, 210.0), ".late") for m in MAPPINGS]
     for public in (False, True):
         for mapping in MAPPINGS:
             benchmarks += [_majajhong(r, mapping, public) for r in ("V4", "IT")]

@@ -39,6 +39,11 @@ FMRI_LAYER, DECODED_LAYER = "block2", "block3"
 _CHANNELS = (3, 16, 32, 64, 128)
 
 
+def split_half_ceiling(trial_noise: float, n_repetitions: int) -> float:
+    """Spearman-Brown split-half reliability of a unit-variance signal under trial noise."""
+    return 1.0 / (1.0 + trial_noise**2 / n_repetitions)
+
+
 @dataclasses.dataclass(frozen=True)
 class SuiteConfig:
     seed: int = 0
@@ -59,7 +64,25 @@ class SuiteConfig:
 
     @property
     def expected_ceiling(self) -> float:
-        return 1.0 / (1.0 + self.trial_noise**2 / self.n_repetitions)
+        return split_half_ceiling(self.trial_noise, self.n_repetitions)
+
+
+WINDOWS = {"early": (70, 100), "late": (180, 210)}  # ms; the memorability study's windows
+
+
+@dataclasses.dataclass(frozen=True)
+class StudiesConfig:
+    """The studies' IT recordings (:func:`write_studies_assembly`)."""
+
+    seed: int = 0
+    n_sites: int = 60
+    mix: float = 0.2  # share of the other window's generator in each window's signal
+    trial_noise: float = 1.0
+    n_repetitions: int = 6
+
+    @property
+    def expected_ceiling(self) -> float:
+        return split_half_ceiling(self.trial_noise, self.n_repetitions)
 
 
 def make_images(config: SuiteConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -120,10 +143,13 @@ def categories(labels: np.ndarray) -> np.ndarray:
                      for label in labels])
 
 
-def _recordings(ids, labels, signal, regions, config, rng) -> xr.DataArray:
+def _recordings(ids, labels, signal, regions, config, rng,
+                bins=((70, 170),)) -> xr.DataArray:
+    """Trials (repetitions x stimuli) of ``signal`` (n, m) or (n, m, time bins) plus noise."""
+    signal = signal[:, :, None] if signal.ndim == 2 else signal
     reps = config.n_repetitions
     trials = signal[None] + config.trial_noise * rng.standard_normal((reps, *signal.shape))
-    n, m = signal.shape
+    n, m, _ = signal.shape
     coords = {
         "stimulus_id": ("presentation", np.tile(ids, reps)),
         "repetition": ("presentation", np.repeat(np.arange(reps), n)),
@@ -131,10 +157,10 @@ def _recordings(ids, labels, signal, regions, config, rng) -> xr.DataArray:
         "category_name": ("presentation", np.tile(categories(labels), reps)),
         "neuroid_id": ("neuroid", [f"{r}_{i}" for i, r in enumerate(regions)]),
         "region": ("neuroid", list(regions)),
-        "time_bin_start": ("time_bin", [70]),
-        "time_bin_end": ("time_bin", [170]),
+        "time_bin_start": ("time_bin", [start for start, _ in bins]),
+        "time_bin_end": ("time_bin", [end for _, end in bins]),
     }
-    data = trials.reshape(reps * n, m)[:, :, None]
+    data = trials.reshape(reps * n, m, len(bins))
     return xr.DataArray(data, dims=("presentation", "neuroid", "time_bin"), coords=coords)
 
 
@@ -188,6 +214,59 @@ def write_suite(root, config: SuiteConfig = SuiteConfig()) -> dict:
     text = json.dumps(truth, indent=2)
     (root / "truth.json").write_text(text)
     return json.loads(text)  # exactly what truth.json holds (tuples become lists)
+
+
+def write_studies_assembly(root, early_features: np.ndarray, late_features: np.ndarray,
+                           generators: dict, config: StudiesConfig = StudiesConfig()) -> dict:
+    """Write ``<root>/studies/neural.nc``, the studies' recordings with a planted answer.
+
+    IT sites respond in two windows (``WINDOWS``): the early response reads out mostly
+    ``early_features`` (e.g. a memorability-trained layer), the late one mostly
+    ``late_features`` (a categorisation-trained layer).  Each site has one read-out a of the
+    early features and one b of the late ones; its early signal is √(1−w)·a + √w·b and its
+    late signal √w·a + √(1−w)·b, w = ``config.mix``.  V1, V2 and V4 read out the hidden
+    network's blocks 1–3 as in the base suite, with the same signal in both windows
+    (sustained).  Rows are the suite's stimuli in stimulus-set order.  Returns the ground
+    truth, also written to ``studies/truth.json``.
+    """
+    root = Path(root)
+    suite = SuiteConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in
+                           json.loads((root / "truth.json").read_text())["config"].items()})
+    ids, images = load_images(root)
+    labels = pd.read_csv(root / "stimuli" / "stimuli.csv")["object_name"].to_numpy(str)
+    for name, features in (("early", early_features), ("late", late_features)):
+        if np.shape(features)[0] != ids.size:
+            raise ValueError(f"{name} features have {np.shape(features)[0]} rows; the suite has "
+                             f"{ids.size} stimuli")
+    if not 0.0 <= config.mix <= 0.5:
+        raise ValueError(f"mix must lie in [0, 0.5] (the other window's share), got {config.mix}")
+    rng = np.random.default_rng(config.seed + 3)
+    acts = hidden_activations(images, suite.seed)
+    signals, regions = [], []
+    for region in ("V1", "V2", "V4"):
+        sustained = _readout(rng, acts[REGION_LAYERS[region]], suite.neuroids_per_region)
+        signals.append(np.stack([sustained, sustained], axis=-1))
+        regions += [region] * suite.neuroids_per_region
+    a = _readout(rng, np.asarray(early_features, np.float64), config.n_sites)
+    b = _readout(rng, np.asarray(late_features, np.float64), config.n_sites)
+    w = config.mix
+    early = np.sqrt(1 - w) * a + np.sqrt(w) * b
+    late = np.sqrt(w) * a + np.sqrt(1 - w) * b
+    unit = lambda s: (s - s.mean(0)) / s.std(0)  # noqa: E731
+    signals.append(np.stack([unit(early), unit(late)], axis=-1))
+    regions += ["IT"] * config.n_sites
+    noise = dataclasses.replace(suite, trial_noise=config.trial_noise,
+                                n_repetitions=config.n_repetitions)
+    out = root / "studies"
+    out.mkdir(exist_ok=True)
+    write_assembly(_recordings(ids, labels, np.concatenate(signals, axis=1), regions, noise, rng,
+                               bins=tuple(WINDOWS.values())), out / "neural.nc")
+    truth = {"config": dataclasses.asdict(config), "windows": WINDOWS,
+             "generators": generators, "expected_ceiling": config.expected_ceiling,
+             "files": {"neural": "studies/neural.nc"}}
+    text = json.dumps(truth, indent=2)
+    (out / "truth.json").write_text(text)
+    return json.loads(text)
 
 
 def load_images(root) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ def plot_layer_curves(
         fig = _layer_curves_figure(
             model, rows[rows["model"] == model], commitments[commitments["model"] == model]
         )
-        _save(fig, path)
+        save_figure(fig, path)
         paths.append(path)
     return paths
 
@@ -76,7 +76,7 @@ def plot_cka_heatmaps(
     paths = []
     for (model_a, model_b), (layers_a, layers_b, matrix) in cka_maps.items():
         path = out_dir / f"cka_{safe_name(model_a)}__{safe_name(model_b)}.png"
-        _save(_cka_figure(model_a, model_b, layers_a, layers_b, matrix), path)
+        save_figure(_cka_figure(model_a, model_b, layers_a, layers_b, matrix), path)
         paths.append(path)
     return paths
 
@@ -118,7 +118,7 @@ def plot_leaderboard(leaderboard: pd.DataFrame, out_dir: str | os.PathLike) -> P
     else:
         ax.text(0.5, 0.5, "no models", transform=ax.transAxes, ha="center", va="center")
     path = out_dir / "leaderboard.png"
-    _save(fig, path)
+    save_figure(fig, path)
     return path
 
 
@@ -177,8 +177,8 @@ def write_report(
 
     markdown = "\n\n".join(p for p in parts if p) + "\n"
     report = out_dir / "report.md"
-    _write_text(report, markdown)
-    _write_text(out_dir / "index.html", _html(title, markdown))
+    write_text(report, markdown)
+    write_text(out_dir / "index.html", html_page(title, markdown))
     return report
 
 
@@ -427,7 +427,7 @@ def _demote_headings(markdown: str, levels: int = 3) -> str:
     return "\n".join(out)
 
 
-def _html(title: str, markdown: str) -> str:
+def html_page(title: str, markdown: str) -> str:
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
@@ -495,11 +495,11 @@ def _cell(text: str) -> str:
 # --- atomic files -------------------------------------------------------------------------------
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     _write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     _write_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
 

@@ -32,6 +32,7 @@ from jaxbrain.kernels import (
     ridge_cv_predict,
     spearman,
 )
+from jaxbrain.kernels.predictivity import pls_usable_components
 
 _MIN_BUCKET = 32
 
@@ -85,8 +86,15 @@ def score_neural(prepared: PreparedNeural, layers: Mapping[str, np.ndarray], sti
             continue
         result = neural_predictivity(stack, prepared.y, prepared.splits, bench.mapping,
                                      n_components=bench.n_components, alphas=bench.alphas,
-                                     pls_weights=bench.pls_weights, mesh=mesh)
+                                     pls_weights=bench.pls_weights, mesh=mesh,
+                                     check_rank=False)
         scored.update(_predictivity(names, result, prepared))
+        if bench.mapping == "pls":  # a layer of too low rank is skipped, not a failed sweep
+            usable = pls_usable_components(result.fit_info)
+            for name, rank in zip(names, usable, strict=True):
+                if rank < bench.n_components:
+                    scored[name] = _skipped(name, f"rank {rank} on some split, below the "
+                                                  f"{bench.n_components} PLS components")
     return [scored[name] for name in layers]
 
 

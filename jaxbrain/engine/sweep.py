@@ -42,6 +42,7 @@ from jaxbrain.features import (
     NoReduction,
     RandomProjection,
     extract_cached,
+    model_preprocessing,
     prepare_images,
     preprocessing_key,
     weights_hash,
@@ -179,9 +180,7 @@ def _reference_images(spec: SweepSpec, stimuli: Stimuli):
 def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
           reference, prep: dict, progress: Callable):
     def prepared(images):
-        return prepare_images(images, stimulus_degrees=stimuli.degrees,
-                              model_degrees=model.visual_degrees, image_size=model.input_size,
-                              mean=model.pixel_mean, std=model.pixel_std)
+        return prepare_images(images, **model_preprocessing(model, stimuli.degrees))
 
     return extract_cached(
         model, prepared(stimuli.images), stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
@@ -197,9 +196,7 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
     model = resolve_model(model_ref, spec.zoo_dir or None)
     layers = list(spec.taps) if spec.taps else model.tap_names()
     model_key = weights_hash(model)
-    prep = preprocessing_key(stimulus_degrees=stimuli.degrees,
-                             model_degrees=model.visual_degrees, image_size=model.input_size,
-                             mean=model.pixel_mean, std=model.pixel_std)
+    prep = preprocessing_key(**model_preprocessing(model, stimuli.degrees))
     units = _units(spec, model_ref, model_key, prep, layers, stimuli, benches)
     done = store.done_keys() if spec.resume else set()
     start = time.perf_counter()
@@ -235,7 +232,8 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
     return marker
 
 
-def _prepare(spec: SweepSpec):
+def prepare_inputs(spec: SweepSpec):
+    """The sweep's stimuli, benchmarks and prepared neural targets (splits, ceilings)."""
     stimuli = load_stimuli(spec.stimuli_csv, spec.stimuli_dir, spec.stimulus_degrees)
     benches = load_benchmarks(spec.benchmarks, assembly_path=spec.assembly, lamem_dir=spec.lamem)
     prepared = {b.name: prepare_neural(b.definition, b.data) for b in benches
@@ -250,7 +248,7 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     if len(set(spec.models)) != len(spec.models):
         raise ValueError(f"a model is listed twice: {list(spec.models)}")
     spec.reduction_spec()
-    stimuli, benches, prepared = _prepare(spec)
+    stimuli, benches, prepared = prepare_inputs(spec)
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
     settings = settings_key(spec, stimuli, benches)
@@ -302,16 +300,25 @@ def _cka_maps(spec: SweepSpec, markers: list[dict]) -> dict:
     return maps
 
 
-def write_sweep_report(spec: SweepSpec, benches: list[BenchmarkData]) -> Path:
-    out = Path(spec.output_dir)
+def load_results(spec: SweepSpec) -> tuple[list[dict], pd.DataFrame, set[str]]:
+    """A finished sweep's done-markers, its rows (exactly the markers' units) and the keys of
+    stored rows from other settings; an error names any model not finished."""
+    unfinished = [m for m in spec.models if not _marker_path(spec, m).exists()]
+    if unfinished:
+        raise RuntimeError(f"the sweep in {spec.output_dir} has not finished models {unfinished}")
     markers = [json.loads(_marker_path(spec, m).read_text()) for m in spec.models]
     keys = sorted({key for marker in markers for key in marker["units"]})
-    store = ResultsStore(out / "results")
+    store = ResultsStore(Path(spec.output_dir) / "results")
     rows = store.rows(keys)
     missing = set(keys) - set(rows["unit_key"])
     if missing:
         raise RuntimeError(f"{len(missing)} units of finished models are not in the store")
-    stale = store.stale_keys(keys)
+    return markers, rows, store.stale_keys(keys)
+
+
+def write_sweep_report(spec: SweepSpec, benches: list[BenchmarkData]) -> Path:
+    out = Path(spec.output_dir)
+    markers, rows, stale = load_results(spec)
     regions = region_specs(benches)
     commitments = commitment.commit_layers(rows, regions)
     cards = commitment.model_cards(rows, commitments, regions)

@@ -21,6 +21,7 @@ from jaxbrain.features.reductions import (
 from jaxbrain.features.stimuli import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    model_preprocessing,
     prepare_images,
     preprocessing_key,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "extract",
     "extract_cached",
     "load",
+    "model_preprocessing",
     "pca_fit",
     "pca_transform",
     "prepare_images",

@@ -81,6 +81,13 @@ def prepare_images(images: np.ndarray | Sequence[np.ndarray], *, stimulus_degree
     return out
 
 
+def model_preprocessing(model, stimulus_degrees: float) -> dict:
+    """The keyword arguments of ``prepare_images`` / ``preprocessing_key`` for ``model`` (a
+    TappedModel: its visual field, input size and pixel normalisation)."""
+    return {"stimulus_degrees": stimulus_degrees, "model_degrees": model.visual_degrees,
+            "image_size": model.input_size, "mean": model.pixel_mean, "std": model.pixel_std}
+
+
 def preprocessing_key(*, stimulus_degrees: float, model_degrees: float = 8.0, image_size: int,
                       mean=IMAGENET_MEAN, std=IMAGENET_STD) -> dict:
     """What ``prepare_images`` did, as plain JSON data, for cache keys and bank metadata."""

@@ -121,6 +121,7 @@ def neural_predictivity(
     mesh: Mesh | None = None,
     layer_batch: int = 1,
     pls_weights: str = "exact",
+    check_rank: bool = True,
 ) -> PredictivityResult:
     """Cross-validated predictivity of ``y`` (n, m) from one layer ``x`` (n, d) or a stack
     of layers (L, n, d), with the splits' stacked train/test indices.
@@ -132,7 +133,8 @@ def neural_predictivity(
     ``layer_batch``: layers scored together per step of the layer loop (see ``score_layers``).
     ``pls_weights``: "exact" leading singular vectors (default) or "sklearn", which replays
     scikit-learn's power iteration and so reproduces Brain-Score's numbers where that
-    iteration stops short of convergence.
+    iteration stops short of convergence.  ``check_rank=False`` returns PLS fits that ran past
+    a layer's rank instead of raising; :func:`pls_usable_components` says which.
     """
     x = jnp.asarray(x)
     if x.ndim not in (2, 3):
@@ -157,7 +159,7 @@ def neural_predictivity(
         scorer = _sharded_scorer(mapping, n_components, pls_weights, mesh)
         result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
         result = jax.tree.map(lambda a: a[:n_layers], result)
-    if mapping == "pls":
+    if mapping == "pls" and check_rank:
         check_pls_rank(result.fit_info, n_components)
     return jax.tree.map(lambda a: a[0], result) if single else result
 
@@ -222,14 +224,28 @@ def check_alphas(alphas) -> np.ndarray:
     return alphas
 
 
-def check_pls_rank(score_sqnorms, n_components):
-    """After a PLS fit: a component with a null score means the layer has lower rank than
-    ``n_components`` on some split, which is an error, not a silently shorter model."""
+def _first_null_component(score_sqnorms) -> np.ndarray:
+    """(layers, splits): index of the first component with numerically zero X scores (the
+    number of components fitted where there is none)."""
     tts = np.asarray(score_sqnorms)  # (L, S, A)
     eps = np.finfo(tts.dtype).eps
     null = tts < tts[..., :1] * (_RANK_TOL_FACTOR * eps) ** 2
-    if null.any():
-        layer, split, comp = np.argwhere(null)[0]
+    return np.where(null.any(-1), null.argmax(-1), tts.shape[-1])
+
+
+def pls_usable_components(score_sqnorms) -> np.ndarray:
+    """Per layer, how many PLS components have non-null X scores on every split: the layer's
+    rank as PLS sees it, capped at the number of components fitted."""
+    return _first_null_component(score_sqnorms).min(axis=-1)
+
+
+def check_pls_rank(score_sqnorms, n_components):
+    """After a PLS fit: a component with a null score means the layer has lower rank than
+    ``n_components`` on some split, which is an error, not a silently shorter model."""
+    first_null = _first_null_component(score_sqnorms)
+    if (first_null < n_components).any():
+        layer, split = np.argwhere(first_null < n_components)[0]
+        comp = first_null[layer, split]
         raise ValueError(
             f"n_components={n_components} is larger than the rank of the activations allows: "
             f"component {comp + 1} has numerically zero X scores (layer {layer}, split {split}); "

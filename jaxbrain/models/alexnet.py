@@ -31,6 +31,8 @@ from jaxbrain.models.taps import TappedModel, Taps
 class AlexNet(TappedModel):
     """torchvision ``alexnet`` (the single-tower "one weird trick" variant)."""
 
+    penultimate_tap = "classifier.5"
+
     def __init__(self, *, num_classes: int = 1000, heads: Sequence[str] = ("classification",),
                  channels: Sequence[int] = (64, 192, 384, 256, 256), fc_width: int = 4096,
                  dropout: float = 0.5, rngs: nnx.Rngs):
@@ -72,6 +74,7 @@ class AlexNetCaffe(TappedModel):
     """CaffeNet/MemNet AlexNet: two groups in conv2/4/5, LRN after pool1 and pool2."""
 
     input_size = 227
+    penultimate_tap = "relu7"
 
     def __init__(self, *, num_classes: int = 1000, heads: Sequence[str] = ("classification",),
                  channels: Sequence[int] = (96, 256, 384, 384, 256), fc_width: int = 4096,

@@ -18,6 +18,7 @@ from jaxbrain.models.taps import TappedModel, Taps
 
 class HiddenNetwork(TappedModel):
     input_size = 32
+    penultimate_tap = "block4"
     pixel_mean = (0.5, 0.5, 0.5)
     pixel_std = (0.25, 0.25, 0.25)
 

@@ -81,6 +81,8 @@ def _residual(downsample, x, out, rec: Taps, name: str, last_relu: str):
 class ResNet(TappedModel):
     """torchvision ``resnet{18,34,50,101,152}``; ``widths``/``stem_width`` shrink it for tests."""
 
+    penultimate_tap = "flatten"
+
     def __init__(self, *, block: str, stage_sizes: Sequence[int], num_classes: int = 1000,
                  heads: Sequence[str] = ("classification",),
                  widths: Sequence[int] = (64, 128, 256, 512), stem_width: int = 64,

@@ -73,8 +73,14 @@ def model_spec(workdir) -> dict:
 
 
 def create_from_spec(spec: dict) -> TappedModel:
-    return create(spec["arch"], num_classes=spec["num_classes"], heads=tuple(spec["heads"]),
-                  seed=spec["seed"], **spec.get("overrides", {}))
+    """The network a run's ``model.json`` describes, freshly initialised.  Its
+    ``input_size`` is the resolution it was trained at (older runs: the architecture's
+    default), so sweeps show it images the way it learned to see them."""
+    model = create(spec["arch"], num_classes=spec["num_classes"], heads=tuple(spec["heads"]),
+                   seed=spec["seed"], **spec.get("overrides", {}))
+    if "input_size" in spec:
+        model.input_size = int(spec["input_size"])
+    return model
 
 
 def restore_model(workdir, step: int | None = None) -> TappedModel:

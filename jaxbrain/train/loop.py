@@ -23,7 +23,6 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from scipy import stats
 
-from jaxbrain.models import create
 from jaxbrain.train import checkpoints
 from jaxbrain.train import data as train_data
 from jaxbrain.train.objectives import Objective, joint_loss, objective
@@ -173,13 +172,13 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
         raise ValueError(f"objective {config.objective!r} needs class labels; the data has none")
     spec = {"arch": config.arch, "num_classes": int(num_classes or 1),
             "heads": list(objective_.heads), "seed": config.seed,
+            "input_size": int(config.image_size),  # the resolution it learned at
             "overrides": {k: tuple(v) if isinstance(v, list | tuple) else v
                           for k, v in config.arch_overrides.items()}}
     _write_json(workdir / "model.json", spec)
 
     mesh, replicated, sharded = data_parallel(config.batch_size)
-    model = create(spec["arch"], num_classes=spec["num_classes"], heads=objective_.heads,
-                   seed=config.seed, **spec["overrides"])
+    model = checkpoints.create_from_spec(spec)
     graphdef, params, batch_stats, rest = checkpoints.split_model(model)
     tx = make_optimizer(config)
     state = checkpoints.initial_state(params, batch_stats, tx)
