@@ -7,7 +7,11 @@
   intervals, means ± s.e.m. across groups by depth bin;
 * :mod:`~jaxbrain.analysis.studies` — one function per analysis (CKA by relative depth,
   objectives vs IT, %EV by time window, unique variance, memorability vs brain score,
-  feature decodability).
+  feature decodability);
+* :mod:`~jaxbrain.analysis.sweep_data` — a finished sweep (rows, banks, targets) as input;
+* :mod:`~jaxbrain.analysis.planted`, :mod:`~jaxbrain.analysis.pipeline`,
+  :mod:`~jaxbrain.analysis.figures`, :mod:`~jaxbrain.analysis.report` — the studies run on
+  the planted suite (``python -m experiments.studies``).
 """
 
 from jaxbrain.analysis.predictions import cv_predictions, percent_ev, site_scores, unique_r
@@ -21,8 +25,10 @@ from jaxbrain.analysis.studies import (
     progressive_difference,
     unique_variance_table,
 )
+from jaxbrain.analysis.sweep_data import SweepData
 
 __all__ = [
+    "SweepData",
     "correlation_ci",
     "corresponding_layer_cka",
     "cv_predictions",

@@ -225,10 +225,18 @@ def memorability_brain(ctx: StudyContext) -> Outcome:
     table = memorability.merge(brain[["model", "layer", "region", "brain_score"]],
                                on=["model", "layer"])
     table = table[np.isfinite(table["memorability_rho"]) & np.isfinite(table["brain_score"])]
-    result = memorability_vs_brain(table, seed=ctx.seed, penultimate=_penultimate(ctx))
+    penultimate = _penultimate(ctx)
+    unscored = sorted(m for m, layer in penultimate.items()
+                      if not ((table["model"] == m) & (table["layer"] == layer)).any())
+    table = table[~table["model"].isin(unscored)]  # a model is compared at its penultimate layer
+    result = memorability_vs_brain(table, seed=ctx.seed,
+                                   penultimate={m: penultimate[m] for m in set(table["model"])})
     correlation = result["correlation"]
     findings = [f"{row.region}: r = {row.r:.2f} [{row.fisher_low:.2f}, {row.fisher_high:.2f}] "
                 f"across {row.n} layers" for row in correlation.itertuples()]
+    if unscored:
+        findings.append(f"left out (penultimate layer not scored, see the sweep's statuses): "
+                        f"{', '.join(unscored)}")
     return Outcome(tables={"layers": table, "correlation": correlation,
                            "penultimate": result["penultimate"],
                            "penultimate_correlation": result["penultimate_correlation"]},
