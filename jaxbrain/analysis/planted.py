@@ -38,6 +38,14 @@ class PlantedSpec:
     generator_layer: str = "layer4"
     studies: StudiesConfig = dataclasses.field(default_factory=StudiesConfig)
 
+    def __post_init__(self):
+        archs = [arch for arch, _ in self.archs]
+        if self.generator_arch not in archs:
+            raise ValueError(f"the generator architecture {self.generator_arch!r} is not among "
+                             f"the study's architectures {archs}")
+        if self.control_seed == self.seed:
+            raise ValueError(f"the control must be trained from another seed than {self.seed}")
+
     def model(self, arch: str, objective: str) -> str:
         """Zoo name of ``arch`` trained on ``objective`` (``control``: the other seed)."""
         if objective == "control":
