@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def _studies(tmp: Path, flagfile: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "experiments.studies", f"--flagfile={flagfile}",
                f"--data_dir={tmp / 'synthetic'}", f"--zoo_dir={tmp / 'zoo'}",
-               f"--output_dir={tmp / 'out'}", "--num_steps=150", "--projection_dims=256"]
+               f"--output_dir={tmp / 'out'}", "--num_steps=80", "--projection_dims=128"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-4000:]
     return result

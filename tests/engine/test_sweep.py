@@ -112,11 +112,18 @@ def _env():
     return env
 
 
-@pytest.mark.slow
-def test_kill_9_during_the_sweep_then_same_command_gives_the_uninterrupted_rows(suite, tmp_path):
-    whole = tmp_path / "whole"
+@pytest.fixture(scope="module")
+def uninterrupted(suite, tmp_path_factory) -> pd.DataFrame:
+    """The rows of one plain CLI run: what the kill -9 and distributed runs must reproduce."""
+    whole = tmp_path_factory.mktemp("whole")
     subprocess.run(_command(suite, whole), cwd=ROOT, env=_env(), check=True,
                    capture_output=True)
+    return _scores(whole)
+
+
+@pytest.mark.slow
+def test_kill_9_during_the_sweep_then_same_command_gives_the_uninterrupted_rows(
+        suite, tmp_path, uninterrupted):
     killed = tmp_path / "killed"
     process = subprocess.Popen(_command(suite, killed), cwd=ROOT, env=_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -131,7 +138,7 @@ def test_kill_9_during_the_sweep_then_same_command_gives_the_uninterrupted_rows(
     subprocess.run(_command(suite, killed), cwd=ROOT, env=_env(), check=True,
                    capture_output=True)
     pd.testing.assert_frame_equal(_scores(killed).drop(columns="model_key"),
-                                  _scores(whole).drop(columns="model_key"))
+                                  uninterrupted.drop(columns="model_key"))
 
 
 def _free_port() -> int:
@@ -141,9 +148,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_jax_distributed_processes_give_the_rows_of_one(suite, tmp_path):
-    one = tmp_path / "one"
-    subprocess.run(_command(suite, one), cwd=ROOT, env=_env(), check=True, capture_output=True)
+def test_two_jax_distributed_processes_give_the_rows_of_one(suite, tmp_path, uninterrupted):
     two = tmp_path / "two"
     address = f"localhost:{_free_port()}"
     processes = [subprocess.Popen(
@@ -154,7 +159,7 @@ def test_two_jax_distributed_processes_give_the_rows_of_one(suite, tmp_path):
     outputs = [p.communicate(timeout=600)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert (two / "report.md").exists()
-    pd.testing.assert_frame_equal(_scores(two), _scores(one), check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(_scores(two), uninterrupted, check_exact=False, rtol=1e-6)
 
 
 def test_pca_and_unreduced_sweeps_record_their_reduction(suite, tmp_path):
