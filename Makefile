@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, one test file each at a time
 
 studies: $(STAMP)
 	$(PY) -m experiments.studies --flagfile=experiments/configs/studies.flags

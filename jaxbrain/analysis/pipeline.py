@@ -10,6 +10,7 @@ whatever has been run.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -329,7 +330,7 @@ def run_analysis(name: str, ctx: StudyContext, out_dir) -> dict:
     for table, frame in outcome.tables.items():
         atomic_write(folder / f"{table}.csv", frame.to_csv(index=False).encode())
     save_figure(outcome.figure, folder / "figure.png")
-    summary = {"analysis": name, "doc": (ANALYSES[name].__doc__ or "").strip(),
+    summary = {"analysis": name, "doc": inspect.cleandoc(ANALYSES[name].__doc__ or ""),
                "seconds": seconds, "findings": outcome.findings,
                "tables": sorted(f"{t}.csv" for t in outcome.tables), "figure": "figure.png",
                "stats": _json_ready(outcome.stats)}

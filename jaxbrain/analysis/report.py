@@ -32,7 +32,9 @@ def _setup(truth: dict) -> list[str]:
               f"{config['n_repetitions']} repetitions: expected split-half ceiling "
               f"{truth['expected_ceiling']:.3f}",
               "- V1, V2, V4, memorability and fMRI: the base suite's hidden network "
-              "(V4 and memorability both read out its block3)", ""]
+              "(V4 and memorability both read out its block3)",
+              "- %EV is noise-corrected explained variance as a fraction (1 = the site's "
+              "split-half ceiling); each model enters a window at its best layer there", ""]
     return lines
 
 
