@@ -21,18 +21,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from jaxbrain.analysis import figures
+from jaxbrain.analysis import figures, studies
 from jaxbrain.analysis.planted import PlantedSpec
 from jaxbrain.analysis.statistics import paired_test
-from jaxbrain.analysis.studies import (
-    corresponding_layer_cka,
-    decodability_summary,
-    ev_comparison,
-    memorability_vs_brain,
-    objective_similarity,
-    progressive_difference,
-    unique_variance_table,
-)
 from jaxbrain.analysis.sweep_data import SweepData
 from jaxbrain.benchmarks import BrainResponses, decode_features
 from jaxbrain.data.assemblies import average_repetitions, time_window
@@ -97,11 +88,11 @@ def objective_cka(ctx: StudyContext) -> Outcome:
         arch_maps = {}
         for arch in ctx.archs():
             model_a, model_b = ctx.model(arch, a), ctx.model(arch, b)
-            names, values = corresponding_layer_cka(ctx.data.bank(model_a).layers,
+            names, values = studies.corresponding_layer_cka(ctx.data.bank(model_a).layers,
                                                     ctx.data.bank(model_b).layers)
             depth = ctx.data.depths(model_a)
             arch_maps[arch] = (names, [depth[n] for n in names], values)
-        result = progressive_difference(arch_maps, bins=5)
+        result = studies.progressive_difference(arch_maps, bins=5)
         maps[pair] = result["by_depth"]
         per_layer.append(result["per_layer"].assign(pair=pair))
         by_depth.append(result["by_depth"].assign(pair=pair))
@@ -112,7 +103,7 @@ def objective_cka(ctx: StudyContext) -> Outcome:
             similarity += [{"model": model, "objective": ctx.planted.objective_of(model),
                             "site": f"{label}:{site}", "value": value}
                            for site, value in zip(frame["site"], frame["ev"], strict=True)]
-    fits = objective_similarity(pd.DataFrame(similarity))
+    fits = studies.objective_similarity(pd.DataFrame(similarity))
     trend = pd.concat(trend, ignore_index=True)
     within = fits["within_vs_across"]
     findings = [
@@ -137,8 +128,9 @@ def ev_windows(ctx: StudyContext) -> Outcome:
     sites, tests, change = [], [], []
     for arch in ctx.archs():
         a, b = ctx.model(arch, "memorability"), ctx.model(arch, "categorization")
-        result = ev_comparison(_ev_arrays(ctx.window_ev(a)), _ev_arrays(ctx.window_ev(b)), a, b,
-                               sites=ctx.window_ev(a)[next(iter(ctx.windows))]["site"])
+        ev_a, ev_b = ctx.window_ev(a), ctx.window_ev(b)
+        result = studies.ev_comparison(_ev_arrays(ev_a), _ev_arrays(ev_b), a, b,
+                                       sites=ev_a[next(iter(ctx.windows))]["site"])
         sites.append(result["sites"].assign(architecture=arch))
         tests.append(result["tests"].assign(architecture=arch))
         change.append(result["window_change"].assign(architecture=arch))
@@ -164,7 +156,7 @@ def unique_variance(ctx: StudyContext) -> Outcome:
             prepared = ctx.data.prepared(bench)
             predictions = {m: ctx.data.predictions(m, bench, ctx.data.best_layer(m, bench))
                            for m in (mem, cat, ctl)}
-            result = unique_variance_table(prepared.y, predictions, prepared.splits,
+            result = studies.unique_variance_table(prepared.y, predictions, prepared.splits,
                                            [(mem, cat), (ctl, cat)], sites=prepared.neuroid_ids)
             table = result["sites"].assign(architecture=arch, window=label)
             sites.append(table)
@@ -198,7 +190,7 @@ def joint_objective(ctx: StudyContext) -> Outcome:
                        "sem_ev": float(np.nanstd(ev, ddof=1) / np.sqrt(np.isfinite(ev).sum()))}
                       for label, ev in per_window.items()]
         for single in ("memorability", "categorization"):
-            result = ev_comparison(evs["joint"], evs[single], ctx.model(arch, "joint"),
+            result = studies.ev_comparison(evs["joint"], evs[single], ctx.model(arch, "joint"),
                                    ctx.model(arch, single))
             tests.append(result["tests"].assign(architecture=arch, single=single))
     tests = pd.concat(tests, ignore_index=True)
@@ -230,7 +222,7 @@ def memorability_brain(ctx: StudyContext) -> Outcome:
     unscored = sorted(m for m, layer in penultimate.items()
                       if not ((table["model"] == m) & (table["layer"] == layer)).any())
     table = table[~table["model"].isin(unscored)]  # a model is compared at its penultimate layer
-    result = memorability_vs_brain(table, seed=ctx.seed,
+    result = studies.memorability_vs_brain(table, seed=ctx.seed,
                                    penultimate={m: penultimate[m] for m in set(table["model"])})
     correlation = result["correlation"]
     findings = [f"{row.region}: r = {row.r:.2f} [{row.fisher_low:.2f}, {row.fisher_high:.2f}] "
@@ -282,8 +274,8 @@ def decodability(ctx: StudyContext) -> Outcome:
     for model in ctx.decoding_models:
         ids, layers, depths = _decoding_layers(ctx, model)
         test_ids = ids[np.random.default_rng(ctx.seed).permutation(ids.size)[: ids.size // 5]]
-        summary = decodability_summary(decode_features(subjects, layers, ids, test_ids), depths,
-                                       seed=ctx.seed)
+        decoded = decode_features(subjects, layers, ids, test_ids)
+        summary = studies.decodability_summary(decoded, depths, seed=ctx.seed)
         for name in ("per_subject", "by_depth", "top_units", "consistency"):
             tables.setdefault(name, []).append(summary[name].assign(model=model))
         consistency = summary["consistency"]["r"]
