@@ -31,6 +31,7 @@ from jaxbrain.data.brainscore_io import read_assembly
 from jaxbrain.engine.inputs import resolve_model
 from jaxbrain.engine.report import save_figure
 from jaxbrain.engine.store import atomic_write
+from jaxbrain.engine.sweep import relative_depths
 from jaxbrain.features import NoReduction, extract_cached, model_preprocessing, prepare_images
 from jaxbrain.features import preprocessing_key as make_preprocessing_key
 from jaxbrain.models import ARCHITECTURES
@@ -255,9 +256,7 @@ def _decoding_layers(ctx: StudyContext, model_ref: str) -> tuple[np.ndarray, dic
             keep = np.sort(rng.choice(values.shape[1], ctx.decoding_units, replace=False))
             values = values[:, keep]
         layers[name] = values
-    names = list(layers)
-    depths = {name: i / max(len(names) - 1, 1) for i, name in enumerate(names)}
-    return np.asarray(bank.stimulus_ids).astype(str), layers, depths
+    return np.asarray(bank.stimulus_ids).astype(str), layers, relative_depths(list(layers))
 
 
 def decodability(ctx: StudyContext) -> Outcome:

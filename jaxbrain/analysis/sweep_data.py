@@ -18,7 +18,7 @@ import pandas as pd
 from jaxbrain.analysis.predictions import cv_predictions, percent_ev, site_scores
 from jaxbrain.benchmarks.neural import PreparedNeural
 from jaxbrain.data.assemblies import match_rows
-from jaxbrain.engine.sweep import SweepSpec, load_results, prepare_inputs
+from jaxbrain.engine.sweep import SweepSpec, load_results, prepare_inputs, relative_depths
 from jaxbrain.features import LayerBank
 from jaxbrain.features import load as load_bank
 
@@ -54,9 +54,8 @@ class SweepData:
         return list(self._marker(model)["layers"])
 
     def depths(self, model: str) -> dict[str, float]:
-        """Relative depth of each layer: its position in forward order, 0 (first) to 1."""
-        layers = self.layers(model)
-        return {layer: i / max(len(layers) - 1, 1) for i, layer in enumerate(layers)}
+        """Relative depth of each layer, as in the sweep's rows."""
+        return relative_depths(self.layers(model))
 
     def bank(self, model: str) -> LayerBank:
         if model not in self._banks:

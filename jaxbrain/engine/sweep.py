@@ -144,14 +144,20 @@ def _units(spec: SweepSpec, model_ref: str, model_key: str, prep: dict, layers: 
         data=bench.digest) for layer in layers for bench in benches}
 
 
-def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layer_index, n_layers, units,
-          reduction: str):
+def relative_depths(layers: list[str]) -> dict[str, float]:
+    """Each layer's position in forward order, 0 (first) to 1 (last): the depth axis of the
+    store's rows and of every layer-wise plot."""
+    return {layer: i / max(len(layers) - 1, 1) for i, layer in enumerate(layers)}
+
+
+def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layers, units, reduction: str):
     rows, neuroids = [], []
+    index, depth = {name: i for i, name in enumerate(layers)}, relative_depths(layers)
     for item in scored:
         key = units[(item.layer, bench.name)]
         rows.append({"unit_key": key, "model": model_ref, "model_key": model_key,
-                     "layer": item.layer, "layer_index": layer_index[item.layer],
-                     "layer_depth": layer_index[item.layer] / max(n_layers - 1, 1),
+                     "layer": item.layer, "layer_index": index[item.layer],
+                     "layer_depth": depth[item.layer],
                      "benchmark": bench.name, "kind": bench.kind, "region": _region_of(bench),
                      "metric": _metric_of(bench), "reduction": reduction,
                      "options": canonical_json(_definition(bench)), **item.fields})
@@ -204,7 +210,6 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
                  prep, progress)
     extract_s = time.perf_counter() - start
     reduction = spec.reduction_spec().describe()
-    index = {name: i for i, name in enumerate(layers)}
     start = time.perf_counter()
     computed = 0
     units_bar = progress(None, desc=f"layers x benchmarks {model_ref}", leave=False,
@@ -215,8 +220,7 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
             scored = _score(bench, prepared, {name: bank.layers[name] for name in todo},
                             stimuli, _mesh(spec.mesh_devices))
             rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
-                                   layer_index=index, n_layers=len(layers), units=units,
-                                   reduction=reduction)
+                                   layers=layers, units=units, reduction=reduction)
             store.write(rows, neuroids)
             computed += len(rows)
         if units_bar is not None:
