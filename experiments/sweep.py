@@ -28,16 +28,19 @@ from jaxbrain.train.synthetic_zoo import build
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Model references: zoo names, training-run directories, "
-                  "architectures (random init), arch=weights.pth, or synthetic_hidden.")
+                  "architectures (random init), arch=weights (a .pth/.safetensors file or a "
+                  "catalog name, e.g. resnet50=IMAGENET1K_V1), or synthetic_hidden.")
 flags.DEFINE_list("benchmarks", None, "Benchmark names (jaxbrain.benchmarks.names()) and/or "
                   "<Name>.memorability for the LaMem-layout memorability benchmark.")
 flags.DEFINE_string("output_dir", None, "Where results, caches and the report go.")
 flags.DEFINE_string("data_dir", "", "A synthetic suite (written on first use); sets the stimuli, "
                     "assembly and LaMem defaults.")
-flags.DEFINE_string("stimuli_csv", "", "Stimulus-set CSV (stimulus_id, filename, ...).")
+flags.DEFINE_string("stimuli_csv", "", "Stimulus-set CSV (stimulus_id, filename, ...), or a "
+                    "catalog stimulus set name (e.g. hvm-public) with no --stimuli_dir.")
 flags.DEFINE_string("stimuli_dir", "", "Folder or .zip with the stimulus images.")
 flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees the stimuli span.")
-flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for the neural benchmarks.")
+flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for the neural benchmarks: a "
+                    "path or a catalog name (e.g. MajajHong2015.public).")
 flags.DEFINE_string("lamem", "", "LaMem-layout folder for memorability benchmarks.")
 flags.DEFINE_string("zoo_dir", "", "Model zoo (zoo.json) for zoo model names.")
 flags.DEFINE_bool("build_zoo", False, "Train missing <arch>-{random,categorization,memorability,"
@@ -93,8 +96,9 @@ def spec_from_flags() -> SweepSpec:
         synthetic.write_suite(data)
     stimuli_csv = FLAGS.stimuli_csv or (str(data / "stimuli" / "stimuli.csv") if data else "")
     stimuli_dir = FLAGS.stimuli_dir or (str(data / "stimuli" / "images") if data else "")
-    if not stimuli_csv or not stimuli_dir:
-        raise app.UsageError("give --stimuli_csv and --stimuli_dir, or --data_dir")
+    if not stimuli_csv:
+        raise app.UsageError("give --stimuli_csv (and --stimuli_dir, unless it names a catalog "
+                             "stimulus set), or --data_dir")
     shard_index, num_shards = FLAGS.shard_index, FLAGS.num_shards
     if FLAGS.distributed:
         shard_index, num_shards = jax.process_index(), jax.process_count()

@@ -1,7 +1,9 @@
-"""Command line: score bring-your-own activations on a benchmark.
+"""Command line: score bring-your-own activations on a benchmark; fetch catalog data by name.
 
     python -m jaxbrain score --activations acts.npz --assembly data.nc \\
         --benchmark MajajHong2015.IT-pls --out scores.json
+    python -m jaxbrain fetch --list
+    python -m jaxbrain fetch MajajHong2015.public hvm-public resnet50.IMAGENET1K_V1
 
 ``acts.npz`` holds one array per layer (first axis = stimuli, any trailing shape) and a
 ``stimulus_id`` array giving the row order.  Bad input prints one clear error and exits
@@ -23,7 +25,8 @@ import numpy as np
 import jaxbrain
 from jaxbrain.benchmarks import CONVENTIONS, load
 from jaxbrain.benchmarks.neural import MAPPINGS, score_layers_on
-from jaxbrain.data import read_assembly
+from jaxbrain.data import fetch, load_catalog, read_assembly
+from jaxbrain.data.fetch import cached_where, present_size
 
 _PROGRESS_MIN_LAYERS = 4
 
@@ -34,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score activations on a benchmark")
     score.add_argument("--activations", required=True, type=Path,
                        help=".npz: one array per layer plus 'stimulus_id'")
-    score.add_argument("--assembly", required=True, type=Path, help="Brain-Score NetCDF (.nc)")
+    score.add_argument("--assembly", required=True,
+                       help="Brain-Score NetCDF (.nc) path, or a catalog assembly name")
     score.add_argument("--group", help="NetCDF group holding the assembly (default: root)")
     score.add_argument("--benchmark", required=True, help="e.g. MajajHong2015.IT-pls")
     score.add_argument("--out", required=True, type=Path, help="JSON file to write")
@@ -57,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
         help="ceiled score: v4 raw^2/ceiling, v3 (raw/ceiling)^2, v1 raw/ceiling",
     )
     overrides.add_argument("--no-ceiling", action="store_true", help="raw scores only")
+    score.add_argument("--catalog", help="user catalog JSON (default: $JAXBRAIN_CATALOG)")
+
+    fetch = commands.add_parser(
+        "fetch", help="download, verify and cache catalog entries by name",
+        description="Fetch catalog entries (Brain-Score data, torchvision weights, your own) "
+                    "into $JAXBRAIN_HOME, or list them.")
+    fetch.add_argument("names", nargs="*", help="catalog identifiers")
+    fetch.add_argument("--list", action="store_true",
+                       help="list every entry: identifier, kind, size, access, cached")
+    fetch.add_argument("--catalog", help="user catalog JSON (default: $JAXBRAIN_CATALOG)")
     return parser
 
 
@@ -101,7 +115,7 @@ def _score(args) -> dict:
         changes["ceiling"] = None
     benchmark = load(args.benchmark).with_overrides(**changes)
     layers, ids = _load_activations(args.activations)
-    assembly = read_assembly(args.assembly, group=args.group)
+    assembly = read_assembly(args.assembly, group=args.group, catalog=args.catalog)
     progress = None
     if len(layers) >= _PROGRESS_MIN_LAYERS:
         from tqdm import tqdm
@@ -127,9 +141,39 @@ def _write_atomically(path: Path, payload: dict) -> None:
         raise
 
 
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def _fetch(args) -> int:
+    catalog = load_catalog(args.catalog)
+    if args.list:
+        rows = [("identifier", "kind", "size", "access", "cached")]
+        rows += [(e.identifier, e.kind, _size(present_size(e)), e.access, cached_where(e))
+                 for e in catalog]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        return 0
+    if not args.names:
+        raise ValueError("name the entries to fetch, or --list them")
+    for name in args.names:
+        for role, path in fetch(name, catalog).items():
+            print(f"{name}\t{role}\t{path}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "fetch":
+            return _fetch(args)
         result = _score(args)
     except ValueError as err:
         print(f"jaxbrain: error: {err}", file=sys.stderr)

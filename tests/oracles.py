@@ -1,32 +1,19 @@
-"""PyTorch and torchvision as numerical oracles, imported only where installed.
-
-The registry's torchvision wheel is a CUDA build; on the CPU-only torch it fails to import
-because two operator schemas it registers fakes for (``nms``, ``qnms``) live in its missing
-C++ extension.  Declaring those schemas first makes the pure-Python models importable.
-"""
+"""PyTorch and torchvision as numerical oracles, imported only where installed (the import
+itself, with its CPU-torch workaround, is :mod:`experiments.torch_oracle`)."""
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 
 import pytest
+
+from experiments.torch_oracle import import_torchvision
 
 
 def torchvision():
     """``(torch, torchvision)``, or skip the calling test when they are not installed."""
-    torch = pytest.importorskip("torch")
-    import importlib.util
-
+    pytest.importorskip("torch")
     if importlib.util.find_spec("torchvision") is None:
         pytest.skip("torchvision not installed")
-    if not _LIBRARIES and "torchvision" not in sys.modules:
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _LIBRARIES.append(lib)  # the schemas live as long as the Library object
-    import torchvision as tv
+    return import_torchvision()
 
-    return torch, tv
-
-
-_LIBRARIES: list = []

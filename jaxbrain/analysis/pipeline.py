@@ -30,10 +30,10 @@ from jaxbrain.data.assemblies import average_repetitions, time_window
 from jaxbrain.data.brainscore_io import read_assembly
 from jaxbrain.engine.inputs import resolve_model
 from jaxbrain.engine.report import save_figure
-from jaxbrain.engine.store import atomic_write
 from jaxbrain.engine.sweep import relative_depths
 from jaxbrain.features import NoReduction, extract_cached, model_preprocessing, prepare_images
 from jaxbrain.features import preprocessing_key as make_preprocessing_key
+from jaxbrain.files import atomic_write
 from jaxbrain.models import ARCHITECTURES
 
 OBJECTIVE_PAIRS = (("categorization", "memorability"), ("categorization", "joint"),

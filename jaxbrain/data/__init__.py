@@ -1,4 +1,5 @@
-"""Neural data: assemblies (labelled recordings) and readers for Brain-Score's file layouts."""
+"""Neural data: assemblies (labelled recordings), readers for Brain-Score's file layouts, and the
+catalog of real data and weights fetched by name."""
 
 from jaxbrain.data.assemblies import (
     Trials,
@@ -11,13 +12,20 @@ from jaxbrain.data.assemblies import (
     validate,
 )
 from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set, write_assembly
+from jaxbrain.data.catalog import Catalog, CatalogError, load_catalog
+from jaxbrain.data.fetch import FetchError, fetch
 from jaxbrain.data.lamem import MemorabilityData, read_lamem
 
 __all__ = [
+    "Catalog",
+    "CatalogError",
+    "FetchError",
     "MemorabilityData",
     "Trials",
     "align",
     "average_repetitions",
+    "fetch",
+    "load_catalog",
     "match_rows",
     "read_assembly",
     "read_lamem",

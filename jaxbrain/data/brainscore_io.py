@@ -8,6 +8,10 @@ Older packages name the stimulus coordinate ``image_id``; it is read as ``stimul
 Stimulus sets: a CSV with ``stimulus_id`` (legacy ``image_id``) and metadata columns, plus
 the images in a folder or a zip; the CSV's ``filename`` column names each image inside it
 (default: the stimulus id followed by any image extension).
+
+Wherever a path is taken, a catalog name is too (``read_assembly("MajajHong2015.public")``,
+``read_stimulus_set("hvm-public")``): the files are fetched, verified and cached by
+:mod:`jaxbrain.data.fetch`. An existing path always wins over a name.
 """
 
 from __future__ import annotations
@@ -20,16 +24,28 @@ import pandas as pd
 import xarray as xr
 
 from jaxbrain.data.assemblies import validate
+from jaxbrain.data.fetch import fetch, names_entry
 
 _LEGACY_IDS = {"image_id": "stimulus_id"}
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
 
 
-def read_assembly(path, group: str | None = None) -> xr.DataArray:
-    """Load a Brain-Score assembly (.nc) into memory as a validated DataArray."""
-    path = Path(path)
+def assembly_file(source, catalog=None) -> Path:
+    """The local NetCDF file of ``source``: a path, or a catalog assembly fetched by name."""
+    entry = names_entry(source, "assembly", catalog)
+    if entry is not None:
+        return fetch(entry.identifier, catalog, kind="assembly")["assembly"]
+    path = Path(source)
     if not path.is_file():
-        raise ValueError(f"{path}: no such assembly file")
+        raise ValueError(f"{path}: no such assembly file, and no catalog assembly of that name "
+                         "(python -m jaxbrain fetch --list)")
+    return path
+
+
+def read_assembly(source, group: str | None = None, catalog=None) -> xr.DataArray:
+    """Load a Brain-Score assembly (a .nc path or a catalog name, e.g.
+    ``"MajajHong2015.public"``) into memory as a validated DataArray."""
+    path = assembly_file(source, catalog)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file, not a NetCDF assembly")
     try:
@@ -70,13 +86,27 @@ def write_assembly(assembly: xr.DataArray, path, group: str | None = None,
         assembly.to_netcdf(path, mode=mode, group=group)
 
 
-def read_stimulus_set(csv_path, images) -> pd.DataFrame:
-    """Read a stimulus-set CSV and locate every image in ``images`` (a folder or a .zip).
+def stimulus_set_files(source, images=None, catalog=None) -> tuple[Path, Path]:
+    """(CSV, images folder or zip) of ``source``: a CSV path with ``images``, or a catalog
+    stimulus set fetched by name (``images`` then overrides where the images are read from)."""
+    entry = names_entry(source, "stimulus_set", catalog) if images is None else None
+    if entry is not None:
+        paths = fetch(entry.identifier, catalog, kind="stimulus_set")
+        return paths["csv"], paths["images"]
+    if images is None:
+        raise ValueError(f"{source}: not a catalog stimulus set (python -m jaxbrain fetch "
+                         "--list); a CSV path needs the images' folder or zip too")
+    return Path(source), Path(images)
+
+
+def read_stimulus_set(source, images=None, catalog=None) -> pd.DataFrame:
+    """Read a stimulus set: a CSV path and its images (a folder or a .zip), or a catalog name
+    (``read_stimulus_set("hvm-public")``).
 
     Returns the metadata with a ``stimulus_path`` column: a file path, or
     ``zip_path::member`` for images inside a zip.  Missing images are an error naming them.
     """
-    csv_path, images = Path(csv_path), Path(images)
+    csv_path, images = stimulus_set_files(source, images, catalog)
     try:
         table = pd.read_csv(csv_path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxbrain.engine.store import atomic_write
+from jaxbrain.files import atomic_write
 
 # How each ceiled-score convention of jaxbrain.benchmarks.neural.CONVENTIONS is stated.
 CONVENTION_TEXT = {

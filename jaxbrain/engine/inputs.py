@@ -1,7 +1,8 @@
 """What a sweep reads: models by reference, the stimulus set, and its benchmarks' data.
 
 Model references: a zoo name (``resnet18_tiny-joint``, from ``--zoo_dir``), a training run's
-directory (its latest checkpoint), ``arch=path`` for a torchvision-layout weight file, an
+directory (its latest checkpoint), ``arch=weights`` for torchvision-layout weights (a file, or a
+catalog name such as ``resnet50=IMAGENET1K_V1``, fetched on first use), an
 architecture name (random initialisation, seed 0), or ``synthetic_hidden`` (the synthetic
 suite's generating network).
 """
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from jaxbrain import benchmarks as benchmark_registry
-from jaxbrain.data.brainscore_io import read_assembly, read_stimulus_set
+from jaxbrain.data.brainscore_io import assembly_file, read_assembly, read_stimulus_set
 from jaxbrain.data.lamem import read_lamem
 from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
 from jaxbrain.models.hidden import hidden_network
@@ -34,8 +35,8 @@ def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
 
         model = restore_model(reference)
     elif "=" in reference:
-        arch, path = reference.split("=", 1)
-        model = from_torchvision(arch, path)
+        arch, weights = reference.split("=", 1)
+        model = from_torchvision(arch, weights)
     elif zoo_dir is not None and reference in zoo.entries(zoo_dir):
         model = zoo.load(reference, zoo_dir)
     elif reference in ARCHITECTURES:
@@ -73,7 +74,8 @@ def _read_image(location: str) -> np.ndarray:
 
 
 def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
-    table = read_stimulus_set(csv_path, image_dir)
+    """The stimuli of a CSV and its images, or of a catalog stimulus set (``image_dir`` None)."""
+    table = read_stimulus_set(csv_path, image_dir or None)
     images = [_read_image(str(p)) for p in table["stimulus_path"]]
     ids = table["stimulus_id"].to_numpy(str)
     digest = hashlib.sha256()
@@ -117,6 +119,7 @@ def load_benchmarks(names, *, assembly_path, lamem_dir) -> list[BenchmarkData]:
         if assembly is None:
             if not assembly_path:
                 raise ValueError(f"benchmark {name!r} needs an assembly (--assembly)")
-            assembly, assembly_digest = read_assembly(assembly_path), file_digest(assembly_path)
+            local = assembly_file(assembly_path)
+            assembly, assembly_digest = read_assembly(local), file_digest(local)
         loaded.append(BenchmarkData(name, "neural", definition, assembly, assembly_digest))
     return loaded

@@ -17,9 +17,7 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 
@@ -28,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from jaxbrain.files import atomic_write
 
 ROW_COLUMNS: dict[str, pa.DataType] = {
     "unit_key": pa.string(),
@@ -134,28 +134,6 @@ def unit_key(**parts) -> str:
     if not parts:
         raise ValueError("unit_key needs the parts the unit depends on")
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename,
-    so a reader (or a re-run after kill -9) sees the old file or the whole new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:  # make the rename itself durable
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return path
 
 
 def part_name(keys: Iterable[str]) -> str:

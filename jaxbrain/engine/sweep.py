@@ -36,7 +36,7 @@ from jaxbrain.engine.inputs import (
 )
 from jaxbrain.engine.scorer import score_memorability_bank, score_neural
 from jaxbrain.engine.similarity import cka_map, layer_grams
-from jaxbrain.engine.store import ResultsStore, atomic_write, canonical_json, unit_key
+from jaxbrain.engine.store import ResultsStore, canonical_json, unit_key
 from jaxbrain.features import (
     PCA,
     NoReduction,
@@ -48,6 +48,7 @@ from jaxbrain.features import (
     weights_hash,
 )
 from jaxbrain.features import load as load_bank
+from jaxbrain.files import atomic_write
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,11 +10,14 @@ and mis-shaped tensor.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxbrain.data.catalog import CatalogError, load_catalog
+from jaxbrain.data.fetch import fetch
 from jaxbrain.models.registry import ARCHITECTURES, create
 from jaxbrain.models.taps import TappedModel
 from jaxbrain.models.weights_io import read_state_dict
@@ -54,8 +57,10 @@ def torch_state(model: TappedModel) -> dict[str, np.ndarray]:
     state = {}
     for path, var in _weights(model):
         value = np.asarray(var[...])
-        state[torch_key(path)] = (value.transpose(3, 2, 0, 1) if value.ndim == 4
-                                  else value.T if value.ndim == 2 else value)
+        value = (value.transpose(3, 2, 0, 1) if value.ndim == 4
+                 else value.T if value.ndim == 2 else value)
+        # Contiguous: safetensors.numpy writes a strided view's buffer as if it were contiguous.
+        state[torch_key(path)] = np.ascontiguousarray(value)
     return state
 
 
@@ -92,16 +97,44 @@ def load_torch_state(model: TappedModel, state: dict[str, np.ndarray], *, source
     return model
 
 
-def from_torchvision(arch: str, path, prefix: str = "", *,
-                     heads: Sequence[str] | str = ("classification",), **overrides) -> TappedModel:
-    """A model of architecture ``arch`` with the weights in ``path``, in eval mode.
+def weights_file(arch: str, weights, catalog=None) -> tuple[Path, str]:
+    """(local file, key prefix) of ``weights``: an existing path (prefix ""), or a catalog
+    weights entry named ``weights`` or ``<arch>.<weights>`` (``"IMAGENET1K_V1"``), fetched and
+    verified, with the prefix the entry states."""
+    path = Path(weights)
+    if path.exists():
+        return path, ""
+    entries = load_catalog(catalog)
+    names = [str(weights), f"{arch}.{weights}"]
+    name = next((n for n in names if n in entries), None)
+    if name is None:
+        known = [e.identifier for e in entries if e.kind == "weights" and e.arch in (None, arch)]
+        raise FileNotFoundError(
+            f"{weights}: no such weight file, and no catalog weights named "
+            f"{' or '.join(map(repr, dict.fromkeys(names)))} (for {arch}: {', '.join(known)})")
+    entry = entries.get(name, "weights")
+    if entry.arch is not None and entry.arch != arch:
+        raise CatalogError(f"catalog weights {entry.identifier!r} ({entry.source}) are for "
+                           f"{entry.arch}, not {arch}")
+    return fetch(entry.identifier, entries, kind="weights")["weights"], entry.prefix
 
-    The number of classes (and AlexNet's fc width) are read off the checkpoint unless given.
-    ``prefix`` is stripped from every key (``"module."`` for DataParallel checkpoints).
+
+def from_torchvision(arch: str, weights, prefix: str | None = None, *,
+                     heads: Sequence[str] | str = ("classification",), catalog=None,
+                     **overrides) -> TappedModel:
+    """A model of architecture ``arch`` with torchvision-layout ``weights``, in eval mode.
+
+    ``weights``: a ``.pt``/``.pth``/``.safetensors`` path, or a catalog name
+    (``"IMAGENET1K_V1"`` for ``<arch>.IMAGENET1K_V1``, or a user catalog's weights entry),
+    fetched, verified and cached on first use. The number of classes (and AlexNet's fc width)
+    are read off the checkpoint unless given. Only keys under ``prefix`` are loaded, with the
+    prefix stripped (``"module."`` for DataParallel checkpoints, ``"features."`` for a network
+    stored inside another); default: the catalog entry's prefix, or none.
     """
     if arch not in ARCHITECTURES:
         raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
-    state = read_state_dict(path, prefix=prefix)
+    path, default_prefix = weights_file(arch, weights, catalog)
+    state = read_state_dict(path, prefix=default_prefix if prefix is None else prefix)
     kind = ARCHITECTURES[arch][0].__name__
     classifier = state.get(_CLASSIFIER_KEY[kind])
     if classifier is not None and classifier.ndim == 2:

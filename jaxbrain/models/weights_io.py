@@ -8,9 +8,16 @@ refused; re-save the weights with `torch.save(model.state_dict(), ...)` or as sa
 
 bfloat16 tensors come back as `ml_dtypes.bfloat16` arrays (lossless, and the dtype `jnp.bfloat16`
 is), from both formats.
+
+A key prefix selects one sub-module of a checkpoint that holds several networks (ResMem's `model.pt`
+keeps a torchvision ResNet under `features.` beside its own head): keys outside the prefix are
+ignored and named in one log line, keys inside it are stripped of it. Nothing is lost unnoticed:
+the selected keys are checked strictly against the model by `load_torch_state` (missing,
+unexpected, wrong shape), and a prefix that selects no key at all is an error.
 """
 
 import collections
+import logging
 import pickle
 import zipfile
 import zlib
@@ -26,6 +33,10 @@ import safetensors.numpy
 __all__ = ["read_state_dict", "strip_prefix"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
+# How many key names a log line or error message lists before "... (N in all)".
+_SHOWN_KEYS = 10
 
 _NOT_A_CHECKPOINT = (
     "not a torch zip checkpoint or safetensors file; re-save with "
@@ -219,24 +230,52 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
         raise _Unreadable(f"not a valid safetensors file ({err})") from err
 
 
-def strip_prefix(state: Mapping[str, T], prefix: str) -> dict[str, T]:
-    """`state` with `prefix` removed from every key.
+def _some_keys(keys: list[str], limit: int = _SHOWN_KEYS) -> str:
+    """`'a', 'b', ... (N in all)`: at most `limit` of `keys`, quoted."""
+    shown = ", ".join(map(repr, keys[:limit]))
+    return shown + f", ... ({len(keys)} in all)" if len(keys) > limit else shown
 
-    Every key must carry the prefix: one that does not means the prefix is wrong or the checkpoint
-    mixes several models, and either would silently lose weights.
+
+def strip_prefix(state: Mapping[str, T], prefix: str, *, source: str = "") -> dict[str, T]:
+    """The entries of `state` whose key starts with `prefix`, with the prefix removed.
+
+    A checkpoint may hold several networks side by side (a backbone under `features.` and a head
+    under `head.`), and the prefix picks one; the keys outside it are ignored and listed in one
+    INFO log line (prefixed with `source`, e.g. the file's path). That drops no weights unnoticed:
+    the selected entries are still checked strictly against the model they are loaded into. A
+    non-empty prefix that no key starts with is a `ValueError` (a wrong prefix, which would
+    otherwise load nothing) listing some of the keys there are. An empty prefix keeps every key.
     """
-    missing = [k for k in state if not k.startswith(prefix)]
-    if missing:
-        shown = ", ".join(map(repr, missing[:10])) + ", ..." * (len(missing) > 10)
+    if not prefix:
+        return dict(state)
+    kept = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    if not kept:
+        keys = list(state)
+        roots = list(dict.fromkeys(k.split(".", 1)[0] + "." * ("." in k) for k in keys))
         raise ValueError(
-            f"{len(missing)} of {len(state)} keys do not start with prefix {prefix!r}: {shown}"
+            f"no key starts with prefix {prefix!r}; the {len(keys)} keys"
+            + (f" start with {_some_keys(roots)} and include {_some_keys(keys, 5)}" if keys else "")
         )
-    return {k.removeprefix(prefix): v for k, v in state.items()}
+    ignored = [k for k in state if not k.startswith(prefix)]
+    if ignored:
+        _log.info(
+            "%sprefix %r selects %d of %d keys; ignoring the %d others: %s",
+            f"{source}: " if source else "",
+            prefix,
+            len(kept),
+            len(state),
+            len(ignored),
+            _some_keys(ignored),
+        )
+    return kept
 
 
 def read_state_dict(path, prefix: str = "") -> dict[str, np.ndarray]:
-    """Tensors of a `.pt`/`.pth`/`.bin` (torch.save zip format) or `.safetensors` file, by name,
-    with `prefix` stripped from every key (e.g. "module." or "model.backbone.").
+    """Tensors of a `.pt`/`.pth`/`.bin` (torch.save zip format) or `.safetensors` file, by name.
+
+    With a `prefix` (e.g. "module." or "features."), only the keys that start with it are returned,
+    stripped of it; the others are logged and ignored, and a prefix no key starts with raises
+    `ValueError` (see `strip_prefix`).
 
     A torch checkpoint may be a state dict or a dict wrapping one under exactly one of the keys
     "state_dict", "model_state_dict" or "model" (other entries, e.g. "epoch", are then ignored).
@@ -250,6 +289,6 @@ def read_state_dict(path, prefix: str = "") -> dict[str, np.ndarray]:
             state = _read_safetensors(path)
         else:
             state = _as_state_dict(_load_torch_zip(path))
-        return strip_prefix(state, prefix)
+        return strip_prefix(state, prefix, source=str(path))
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err

@@ -1,6 +1,7 @@
 """weights_io against files written by torch and safetensors, and against hostile/broken files."""
 
 import io
+import logging
 import os
 import pickle
 import re
@@ -156,23 +157,107 @@ def test_bare_tensor_is_refused(torch, tmp_path):
         read_state_dict(_save(torch, torch.zeros(2), tmp_path / "bare.pt"))
 
 
-def test_prefix(torch, tmp_path):
+def test_prefix(torch, tmp_path, caplog):
     sd = _conv_net(torch).state_dict()
     path = _save(torch, {f"module.{k}": v for k, v in sd.items()}, tmp_path / "dp.pt")
-    _assert_same(read_state_dict(path, prefix="module."), sd)
+    with caplog.at_level(logging.INFO, logger=weights_io.__name__):
+        _assert_same(read_state_dict(path, prefix="module."), sd)
+    assert not caplog.records  # nothing was left out
 
-    path = _save(torch, {"module.a": torch.zeros(1), "head.b": torch.zeros(1)}, tmp_path / "m.pt")
-    with pytest.raises(ValueError, match=r"m\.pt: 1 of 2 keys .* prefix 'module\.': 'head\.b'"):
-        read_state_dict(path, prefix="module.")
+    path = _save(torch, {"module.a": torch.ones(1), "head.b": torch.zeros(1)}, tmp_path / "m.pt")
+    with caplog.at_level(logging.INFO, logger=weights_io.__name__):
+        got = read_state_dict(path, prefix="module.")
+    assert list(got) == ["a"]
+    np.testing.assert_array_equal(got["a"], np.ones(1, np.float32))
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == (
+        f"{path}: prefix 'module.' selects 1 of 2 keys; ignoring the 1 others: 'head.b'"
+    )
 
 
-def test_strip_prefix_lists_at_most_ten_keys():
+def test_prefix_no_key_has_is_an_error(torch, tmp_path):
+    sd = {"features.conv.weight": torch.zeros(1), "head.0.bias": torch.zeros(1), "n": torch.ones(1)}
+    path = _save(torch, sd, tmp_path / "wrong.pt")
+    message = (
+        r"wrong\.pt: no key starts with prefix 'feature/'; the 3 keys start with 'features\.',"
+        r" 'head\.', 'n' and include 'features\.conv\.weight', 'head\.0\.bias', 'n'$"
+    )
+    with pytest.raises(ValueError, match=message):
+        read_state_dict(path, prefix="feature/")
+    # An empty prefix keeps every key and logs nothing.
+    assert sorted(read_state_dict(path)) == sorted(sd)
+
+
+def test_strip_prefix_lists_at_most_ten_keys(caplog):
     state = {f"k{i}": i for i in range(12)} | {"p.x": 0}
-    with pytest.raises(ValueError, match=r"12 of 13 keys .*'k9', \.\.\.$") as info:
-        strip_prefix(state, "p.")
-    assert "'k10'" not in str(info.value)
+    with caplog.at_level(logging.INFO, logger=weights_io.__name__):
+        assert strip_prefix(state, "p.") == {"x": 0}
+    [record] = caplog.records
+    message = record.getMessage()
+    assert message.startswith("prefix 'p.' selects 1 of 13 keys; ignoring the 12 others: 'k0', ")
+    assert message.endswith("'k9', ... (12 in all)")
+    assert "'k10'" not in message
     assert strip_prefix({"p.x": 1, "p.y.z": 2}, "p.") == {"x": 1, "y.z": 2}
     assert strip_prefix({"a": 1}, "") == {"a": 1}
+    with pytest.raises(ValueError, match=r"prefix 'q\.'; the 13 keys start with 'k0', .*"
+                                         r"'k9', \.\.\. \(13 in all\) and include 'k0', .*"
+                                         r"'k4', \.\.\. \(13 in all\)$"):
+        strip_prefix(state, "q.")
+    with pytest.raises(ValueError, match=r"no key starts with prefix 'p\.'; the 0 keys$"):
+        strip_prefix({}, "p.")
+
+
+def _combined_checkpoint(torch, tmp_path, backbone):
+    """A ResMem-style file: a backbone under `features.` beside another network's tensors."""
+    tensors = {f"features.{k}": torch.from_numpy(np.array(v)) for k, v in backbone.items()}
+    tensors |= {
+        "head.0.weight": torch.randn(4, 64),
+        "head.0.bias": torch.randn(4),
+        "other.conv.weight": torch.randn(8, 3, 3, 3),
+        "other.bn.running_mean": torch.randn(8),
+        "features_extra.weight": torch.randn(2),  # shares the text but not the prefix
+    }
+    return _save(torch, tensors, tmp_path / "combined.pt")
+
+
+def test_prefix_selects_a_resnet_beside_another_network(torch, tmp_path, caplog):
+    from jaxbrain.models import create, from_torchvision, torch_state
+
+    rng = np.random.default_rng(1)
+    backbone = torch_state(create("resnet18_tiny", num_classes=10, seed=3))
+    for key in backbone:  # non-trivial BatchNorm statistics, so eval mode is not the identity
+        if key.endswith("running_mean"):
+            backbone[key] = rng.normal(0.0, 0.1, backbone[key].shape).astype(np.float32)
+        elif key.endswith("running_var"):
+            backbone[key] = rng.uniform(0.5, 1.5, backbone[key].shape).astype(np.float32)
+    plain = _save(torch, {k: torch.from_numpy(np.array(v)) for k, v in backbone.items()},
+                  tmp_path / "plain.pt")
+    combined = _combined_checkpoint(torch, tmp_path, backbone)
+    images = rng.standard_normal((2, 32, 32, 3)).astype(np.float32)
+
+    want, _ = from_torchvision("resnet18_tiny", plain)(images)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=weights_io.__name__):
+        model = from_torchvision("resnet18_tiny", combined, prefix="features.")
+    got, _ = model(images)
+    assert got["logits"].shape == (2, 10)
+    np.testing.assert_array_equal(np.asarray(got["logits"]), np.asarray(want["logits"]))
+    [record] = caplog.records
+    message = record.getMessage()
+    assert message.startswith(f"{combined}: prefix 'features.' selects {len(backbone)} of ")
+    ignored = ["head.0.weight", "head.0.bias", "other.conv.weight", "other.bn.running_mean",
+               "features_extra.weight"]
+    assert message.endswith(f"ignoring the 5 others: {', '.join(map(repr, ignored))}")
+
+    # Inside the prefix the check stays strict: a missing backbone tensor is an error.
+    del backbone["layer1.0.bn1.running_var"]
+    broken = _combined_checkpoint(torch, tmp_path, backbone)
+    with pytest.raises(ValueError, match=r"combined\.pt: .*\n  missing \(1\): "
+                                         r"layer1\.0\.bn1\.running_var$"):
+        from_torchvision("resnet18_tiny", broken, prefix="features.")
+    with pytest.raises(ValueError, match=r"no key starts with prefix 'backbone\.'"):
+        from_torchvision("resnet18_tiny", broken, prefix="backbone.")
 
 
 def test_safetensors_numpy(tmp_path, rng):
