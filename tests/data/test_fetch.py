@@ -475,3 +475,16 @@ def test_real_torchvision_weights_download(tmp_path, monkeypatch):
     model = models.from_torchvision("resnet18", "IMAGENET1K_V1")
     assert model(np.zeros((1, 224, 224, 3), np.float32))[0]["logits"].shape == (1, 1000)
     assert fetch("MajajHong2015.public")["assembly"].stat().st_size > 0
+
+
+def test_sweep_inputs_take_catalog_names(lab, monkeypatch, lab_files):
+    from jaxbrain.engine.inputs import file_digest, load_benchmarks, load_stimuli
+
+    monkeypatch.setenv("JAXBRAIN_CATALOG", str(lab))
+    stimuli = load_stimuli("lab-stimuli", "", degrees=8.0)
+    assert list(stimuli.ids) == [f"im{i:03d}" for i in range(N_STIM)]
+    assert stimuli.images[0].shape == (8, 8, 3)
+    (loaded,) = load_benchmarks(["MajajHong2015.IT-pls"], assembly_path="lab.assy",
+                                lamem_dir="")
+    assert loaded.digest == file_digest(fetch("lab.assy")["assembly"])
+    assert loaded.data.sizes["neuroid"] == 5
