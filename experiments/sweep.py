@@ -22,6 +22,7 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from jaxbrain.data import synthetic
+from jaxbrain.engine.inputs import benchmark_stimuli
 from jaxbrain.engine.sweep import SweepSpec, run_sweep
 from jaxbrain.models import ARCHITECTURES, zoo
 from jaxbrain.train.synthetic_zoo import build
@@ -36,11 +37,13 @@ flags.DEFINE_string("output_dir", None, "Where results, caches and the report go
 flags.DEFINE_string("data_dir", "", "A synthetic suite (written on first use); sets the stimuli, "
                     "assembly and LaMem defaults.")
 flags.DEFINE_string("stimuli_csv", "", "Stimulus-set CSV (stimulus_id, filename, ...), or a "
-                    "catalog stimulus set name (e.g. hvm-public) with no --stimuli_dir.")
+                    "catalog stimulus set name (e.g. hvm-public) with no --stimuli_dir. "
+                    "Default: the stimulus set the benchmarks name (at their visual degrees).")
 flags.DEFINE_string("stimuli_dir", "", "Folder or .zip with the stimulus images.")
-flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees the stimuli span.")
-flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for the neural benchmarks: a "
-                    "path or a catalog name (e.g. MajajHong2015.public).")
+flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees the stimuli span (default: the "
+                  "benchmarks' own when the stimuli are theirs).")
+flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for all neural benchmarks: a "
+                    "path or a catalog name (default: each benchmark's own recordings).")
 flags.DEFINE_string("lamem", "", "LaMem-layout folder for memorability benchmarks.")
 flags.DEFINE_string("zoo_dir", "", "Model zoo (zoo.json) for zoo model names.")
 flags.DEFINE_bool("build_zoo", False, "Train missing <arch>-{random,categorization,memorability,"
@@ -96,9 +99,18 @@ def spec_from_flags() -> SweepSpec:
         synthetic.write_suite(data)
     stimuli_csv = FLAGS.stimuli_csv or (str(data / "stimuli" / "stimuli.csv") if data else "")
     stimuli_dir = FLAGS.stimuli_dir or (str(data / "stimuli" / "images") if data else "")
+    degrees = FLAGS.stimulus_degrees
     if not stimuli_csv:
-        raise app.UsageError("give --stimuli_csv (and --stimuli_dir, unless it names a catalog "
-                             "stimulus set), or --data_dir")
+        try:
+            named = benchmark_stimuli(FLAGS.benchmarks)
+        except ValueError as err:
+            raise app.UsageError(str(err)) from None
+        if named is None:
+            raise app.UsageError("give --stimuli_csv (and --stimuli_dir, unless it names a "
+                                 "catalog stimulus set), or --data_dir")
+        stimuli_csv = named[0]
+        if not FLAGS["stimulus_degrees"].present:
+            degrees = named[1]
     shard_index, num_shards = FLAGS.shard_index, FLAGS.num_shards
     if FLAGS.distributed:
         shard_index, num_shards = jax.process_index(), jax.process_count()
@@ -109,7 +121,7 @@ def spec_from_flags() -> SweepSpec:
     return SweepSpec(
         models=tuple(FLAGS.models), benchmarks=tuple(FLAGS.benchmarks),
         output_dir=FLAGS.output_dir, stimuli_csv=stimuli_csv, stimuli_dir=stimuli_dir,
-        stimulus_degrees=FLAGS.stimulus_degrees,
+        stimulus_degrees=degrees,
         assembly=FLAGS.assembly or (str(data / "neural.nc") if data else ""),
         lamem=FLAGS.lamem or (str(data / "lamem") if data else ""), zoo_dir=FLAGS.zoo_dir,
         taps=tuple(FLAGS.taps), reduction=FLAGS.reduction, projection_dims=FLAGS.projection_dims,

@@ -37,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score activations on a benchmark")
     score.add_argument("--activations", required=True, type=Path,
                        help=".npz: one array per layer plus 'stimulus_id'")
-    score.add_argument("--assembly", required=True,
-                       help="Brain-Score NetCDF (.nc) path, or a catalog assembly name")
+    score.add_argument("--assembly",
+                       help="Brain-Score NetCDF (.nc) path, or a catalog assembly name "
+                            "(default: the benchmark's own, e.g. MajajHong2015.public)")
     score.add_argument("--group", help="NetCDF group holding the assembly (default: root)")
     score.add_argument("--benchmark", required=True, help="e.g. MajajHong2015.IT-pls")
     score.add_argument("--out", required=True, type=Path, help="JSON file to write")
@@ -113,9 +114,13 @@ def _score(args) -> dict:
         )
     if args.no_ceiling:
         changes["ceiling"] = None
+    if args.assembly:
+        changes["assembly"] = args.assembly
     benchmark = load(args.benchmark).with_overrides(**changes)
+    if benchmark.assembly is None:
+        raise ValueError(f"benchmark {benchmark.identifier} names no recordings: give --assembly")
     layers, ids = _load_activations(args.activations)
-    assembly = read_assembly(args.assembly, group=args.group, catalog=args.catalog)
+    assembly = read_assembly(benchmark.assembly, group=args.group, catalog=args.catalog)
     progress = None
     if len(layers) >= _PROGRESS_MIN_LAYERS:
         from tqdm import tqdm
@@ -125,7 +130,7 @@ def _score(args) -> dict:
 
     result = score_layers_on(benchmark, layers, ids, assembly, progress=progress)
     result["jaxbrain_version"] = jaxbrain.__version__
-    result["inputs"] = {"activations": str(args.activations), "assembly": str(args.assembly)}
+    result["inputs"] = {"activations": str(args.activations), "assembly": benchmark.assembly}
     return result
 
 

@@ -1,4 +1,4 @@
-"""Feature decoding from brain activity (Horikawa & Kamitani style, DESIGN §4).
+"""Feature decoding from brain activity (Horikawa & Kamitani style, docs/design.md §4).
 
 Each network unit is decoded from a subject's voxels by ridge regression fitted on the
 training stimuli (alpha per unit by leave-one-out over the alpha grid); a unit's decoding

@@ -1,4 +1,4 @@
-"""Memorability prediction (DESIGN §4): a layer's linear read-out of per-image memorability.
+"""Memorability prediction (docs/design.md §4): a layer's linear read-out of per-image memorability.
 
 Per official split: ridge (alpha per target by leave-one-out over the alpha grid) fitted on
 the training images, Spearman rho between predicted and true scores on the test images;

@@ -1,5 +1,5 @@
 """Neural-predictivity benchmarks: a named, versioned recipe turning an assembly and a
-model's activations into Brain-Score-style scores (DESIGN §4).
+model's activations into Brain-Score-style scores (docs/design.md §4).
 
 A benchmark fixes the region, time window, stratification coordinate, mapping, splits,
 ceiling and ceiled-score convention; :func:`score_layers_on` applies it to any number of
@@ -31,7 +31,7 @@ from jaxbrain.kernels.pls import WEIGHT_SOLVERS
 MAPPINGS = ("pls", "ridge", "cka", "rdm")
 SIMILARITIES = {"cka": cka, "rdm": rsa}  # debiased linear CKA; RDM Spearman (Brain-Score's)
 
-# Ceiled-score conventions, by name (DESIGN §4).  Every output states which one it used.
+# Ceiled-score conventions, by name (docs/design.md §4).  Every output states which one it used.
 CONVENTIONS = {
     "v4": lambda raw, ceiling: raw**2 / ceiling,
     "v3": lambda raw, ceiling: (raw / ceiling) ** 2,
@@ -62,6 +62,10 @@ class NeuralBenchmark:
     visual_degrees: float = 8.0
     number_of_trials: int = 50
     version: str = "1"
+    # The data the benchmark is defined on: catalog names (jaxbrain.data.catalog) or paths.
+    # None: the caller supplies the recordings / stimuli (the synthetic suite, your own files).
+    assembly: str | None = None
+    stimulus_set: str | None = None
 
     def with_overrides(self, **changes) -> NeuralBenchmark:
         """A copy with some fields replaced; unknown names and values are errors."""
@@ -101,7 +105,7 @@ def prepare_targets(benchmark: NeuralBenchmark, assembly: xr.DataArray):
 
 
 def ceiling_of(benchmark: NeuralBenchmark, trials: xr.DataArray) -> dict | None:
-    """Split-half internal consistency of the windowed trials (DESIGN §4)."""
+    """Split-half internal consistency of the windowed trials (docs/design.md §4)."""
     if benchmark.ceiling is None:
         return None
     reps = assemblies.repetitions(trials)
@@ -162,7 +166,7 @@ def score_layers_on(
     Returns ``{"benchmark": ..., "ceiling": ..., "layers": {name: scores}}``; ``progress`` is
     an optional callable wrapping the layer iterator (e.g. tqdm).
     """
-    # Splits are drawn on the targets in stimulus_id order (DESIGN §4), so activations are
+    # Splits are drawn on the targets in stimulus_id order (docs/design.md §4), so activations are
     # reordered to the targets, never the reverse: the caller's row order cannot change scores.
     prepared = prepare_neural(benchmark, assembly)
     rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), prepared.target_ids)

@@ -1,9 +1,12 @@
 """Benchmarks by name: ``jaxbrain.benchmarks.load("MajajHong2015.IT-pls")``.
 
 Names and parameters follow Brain-Score vision's public definitions (region, time window,
-stratification, visual degrees, trials); ``-ridge`` variants, the early/late IT windows and
-the ``Synthetic.*`` benchmarks (for :mod:`jaxbrain.data.synthetic`) are jaxbrain's additions
-and carry jaxbrain version labels.
+stratification, visual degrees, trials, and the data: ``MajajHong2015public.*`` score the
+``MajajHong2015.public`` recordings of the ``hvm-public`` images, the names without
+``public`` Brain-Score's held-out private files; likewise FreemanZiemba2013); ``-ridge``
+variants, the early/late IT windows and the ``Synthetic.*`` benchmarks (for
+:mod:`jaxbrain.data.synthetic`, whose data the caller supplies) are jaxbrain's additions and
+carry jaxbrain version labels.
 """
 
 from __future__ import annotations
@@ -23,20 +26,25 @@ def _similarity_options(mapping: str) -> dict:
 
 def _majajhong(region: str, mapping: str, public: bool, window=(70.0, 170.0), tag=""):
     name = f"MajajHong2015{'public' if public else ''}.{region}{tag}-{mapping}"
+    access = "public" if public else "private"
     return NeuralBenchmark(
         identifier=name, region=region, time_window_ms=window, mapping=mapping,
         stratification_coord="object_name", visual_degrees=8.0, number_of_trials=50,
         version="3" if mapping == "pls" and not tag else "jaxbrain-1",
+        assembly=f"MajajHong2015.{access}", stimulus_set=f"hvm-{access}",
         **_similarity_options(mapping),
     )
 
 
 def _freemanziemba(region: str, mapping: str, public: bool):
     name = f"FreemanZiemba2013{'public' if public else ''}.{region}-{mapping}"
+    access = "public" if public else "private"
     return NeuralBenchmark(
         identifier=name, region=region, time_window_ms=(50.0, 200.0), mapping=mapping,
         stratification_coord="texture_type", visual_degrees=4.0, number_of_trials=20,
-        version="2" if mapping == "pls" else "jaxbrain-1", **_similarity_options(mapping),
+        version="2" if mapping == "pls" else "jaxbrain-1",
+        assembly=f"FreemanZiemba2013.{access}",
+        stimulus_set=f"FreemanZiemba2013.aperture-{access}", **_similarity_options(mapping),
     )
 
 

@@ -1,4 +1,4 @@
-"""Layer commitment and model cards, as on Brain-Score (DESIGN §4 "Layer commitment").
+"""Layer commitment and model cards, as on Brain-Score (docs/design.md §4 "Layer commitment").
 
 Each region commits the layer with the best ceiled score on that region's *selection*
 benchmark (the public split where one exists, so the layer is never chosen on the data it is

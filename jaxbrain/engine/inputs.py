@@ -106,8 +106,9 @@ class BenchmarkData(NamedTuple):
 
 
 def load_benchmarks(names, *, assembly_path, lamem_dir) -> list[BenchmarkData]:
-    """Registry benchmarks on ``assembly_path``; ``<Name>.memorability`` on ``lamem_dir``."""
-    loaded, assembly, assembly_digest = [], None, None
+    """Registry benchmarks on their own recordings, or all on ``assembly_path`` when given;
+    ``<Name>.memorability`` on ``lamem_dir``."""
+    loaded, assemblies = [], {}
     for name in names:
         if name.endswith(MEMORABILITY_SUFFIX):
             if not lamem_dir:
@@ -116,10 +117,30 @@ def load_benchmarks(names, *, assembly_path, lamem_dir) -> list[BenchmarkData]:
                                         file_digest(Path(lamem_dir) / "splits")))
             continue
         definition = benchmark_registry.load(name)
-        if assembly is None:
-            if not assembly_path:
-                raise ValueError(f"benchmark {name!r} needs an assembly (--assembly)")
-            local = assembly_file(assembly_path)
-            assembly, assembly_digest = read_assembly(local), file_digest(local)
-        loaded.append(BenchmarkData(name, "neural", definition, assembly, assembly_digest))
+        source = assembly_path or definition.assembly
+        if not source:
+            raise ValueError(f"benchmark {name!r} names no recordings: give an assembly "
+                             "(--assembly)")
+        if source not in assemblies:
+            local = assembly_file(source)
+            assemblies[source] = read_assembly(local), file_digest(local)
+        loaded.append(BenchmarkData(name, "neural", definition, *assemblies[source]))
     return loaded
+
+
+def benchmark_stimuli(names) -> tuple[str, float] | None:
+    """The (stimulus set, visual degrees) the neural benchmarks among ``names`` are defined
+    on, when they all name the same one; None when none names any. Benchmarks on different
+    stimulus sets are an error: one sweep extracts one stimulus set."""
+    named = {}
+    for name in names:
+        if name.endswith(MEMORABILITY_SUFFIX):
+            continue
+        definition = benchmark_registry.load(name)
+        if definition.stimulus_set is not None:
+            named.setdefault((definition.stimulus_set, definition.visual_degrees), []).append(name)
+    if len(named) > 1:
+        listed = "; ".join(f"{s} at {d:g}° ({', '.join(n)})" for (s, d), n in named.items())
+        raise ValueError(f"the benchmarks are defined on different stimulus sets: {listed}. "
+                         "Run one sweep per stimulus set, or give --stimuli_csv")
+    return next(iter(named), None)

@@ -1,4 +1,4 @@
-"""Scoring a layer bank on benchmarks, layers batched (DESIGN §5).
+"""Scoring a layer bank on benchmarks, layers batched (docs/design.md §5).
 
 Layers are grouped by width into power-of-two buckets and zero-padded to the bucket, so one
 compiled kernel scores a whole group (sharded over a mesh when given) instead of one layer at

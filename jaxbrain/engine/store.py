@@ -1,6 +1,6 @@
 """The results store: one parquet row per scored unit (model, layer, benchmark), written so that
 a sweep killed at any point and re-run ends with exactly the rows of an uninterrupted run, and a
-changed configuration never reuses stale rows (DESIGN §6).
+changed configuration never reuses stale rows (docs/design.md §6).
 
 Layout: ``root/rows/part-<hash>.parquet`` and ``root/neuroids/part-<hash>.parquet``, where the
 hash is of the sorted unit keys a part holds, so re-writing the same units replaces the same

@@ -1,4 +1,4 @@
-"""Layer banks cached on disk, keyed by everything they depend on (DESIGN §6).
+"""Layer banks cached on disk, keyed by everything they depend on (docs/design.md §6).
 
 Layout: ``cache_dir/<key>/`` holds ``meta.json`` (format, key, the layers in forward order with
 their files and shapes, the bank's ``meta``), ``stimulus_ids.npy`` (unicode, no pickle) and one

@@ -1,4 +1,4 @@
-"""Streamed extraction of every layer tap into a reduced layer bank (DESIGN §5).
+"""Streamed extraction of every layer tap into a reduced layer bank (docs/design.md §5).
 
 The model runs once over the stimuli in fixed-size batches (the last one zero-padded, so one
 compiled function serves all); each requested tap is flattened and reduced inside that jitted

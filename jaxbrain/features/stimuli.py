@@ -1,4 +1,4 @@
-"""Stimuli placed at the model's visual field, as Brain-Score places them (DESIGN §4 "Images").
+"""Stimuli placed at the model's visual field, as Brain-Score places them (docs/design.md §4.15).
 
 A stimulus shown at ``stimulus_degrees`` to a model that sees ``model_degrees`` covers the
 fraction ``stimulus_degrees / model_degrees`` of its input: a smaller stimulus is pasted centred

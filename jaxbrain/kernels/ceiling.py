@@ -1,4 +1,4 @@
-"""Split-half internal-consistency ceiling (DESIGN §4).
+"""Split-half internal-consistency ceiling (docs/design.md §4).
 
 For each split of the repetition values into two halves: average, per stimulus, the trials
 whose repetition lies in each half, Pearson r per neuroid across stimuli, Spearman–Brown

@@ -3,7 +3,7 @@
 Every variant is an inner product of centred, normalised Gram matrices, so a whole
 layer × layer map between two stacks of layers is one contraction of their stacked Grams —
 no double Python loop.  The debiased variant centres with the unbiased HSIC estimator of
-Song et al. (2007); it is the default, as in DESIGN §4 (Brain-Score's ``cka``).
+Song et al. (2007); it is the default, as in docs/design.md §4 (Brain-Score's ``cka``).
 
 Stacks of layers of different widths can be zero-padded to a common width: zero features
 change no Gram matrix, hence no CKA value.

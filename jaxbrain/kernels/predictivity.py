@@ -1,4 +1,4 @@
-"""Cross-validated neural predictivity (DESIGN §4), for one layer or a stack of layers.
+"""Cross-validated neural predictivity (docs/design.md §4), for one layer or a stack of layers.
 
 Per split: fit the mapping (PLS or ridge) on the training stimuli, predict the held-out ones,
 Pearson r per neuroid; the split's score is the median over neuroids (NaN neuroids — constant

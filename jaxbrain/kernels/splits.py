@@ -82,7 +82,7 @@ def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: in
 
 
 def split_half_splits(n_repetitions: int, n_splits: int = 10, seed: int = 1) -> Splits:
-    """Random halves of the repetition indices (DESIGN §4 ceiling): ShuffleSplit(train_size=.5).
+    """Random halves of the repetition indices (docs/design.md §4.6): ShuffleSplit(train_size=.5).
 
     With an odd count the first half is the smaller one (3 repetitions: 1 vs 2), as
     scikit-learn sizes it."""

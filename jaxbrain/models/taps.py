@@ -59,7 +59,7 @@ class TappedModel(nnx.Module):
     heads: tuple[str, ...] = ()
     # the features the output heads read (the "penultimate layer" studies compare)
     penultimate_tap: str = ""
-    # what the network expects of its input (DESIGN §4 "Images"): ImageNet statistics on the
+    # what the network expects of its input (docs/design.md §4 "Images"): ImageNet statistics on the
     # [0, 1] pixel scale, and a visual field of 8 degrees
     pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -488,3 +488,41 @@ def test_sweep_inputs_take_catalog_names(lab, monkeypatch, lab_files):
                                 lamem_dir="")
     assert loaded.digest == file_digest(fetch("lab.assy")["assembly"])
     assert loaded.data.sizes["neuroid"] == 5
+
+
+def test_real_benchmarks_name_their_data_and_the_cli_fetches_it(lab, tmp_path, lab_files,
+                                                                 monkeypatch, capsys):
+    from jaxbrain import benchmarks
+    from jaxbrain.engine.inputs import benchmark_stimuli
+
+    it = benchmarks.load("MajajHong2015public.IT-pls")
+    assert (it.assembly, it.stimulus_set, it.visual_degrees) == (
+        "MajajHong2015.public", "hvm-public", 8.0)
+    v1 = benchmarks.load("FreemanZiemba2013.V1-pls")
+    assert (v1.assembly, v1.stimulus_set, v1.visual_degrees) == (
+        "FreemanZiemba2013.private", "FreemanZiemba2013.aperture-private", 4.0)
+    assert benchmarks.load("Synthetic.IT-pls").assembly is None  # the caller supplies it
+    assert benchmark_stimuli(["MajajHong2015public.IT-pls", "MajajHong2015public.V4-pls",
+                              "Synthetic.memorability"]) == ("hvm-public", 8.0)
+    with pytest.raises(ValueError, match="different stimulus sets: hvm-public at 8°"):
+        benchmark_stimuli(["MajajHong2015public.IT-pls", "FreemanZiemba2013public.V1-pls"])
+
+    # The user's copy stands in for Brain-Score's public file; --assembly is then not needed.
+    served = {"identifier": "MajajHong2015.public", "kind": "assembly", "replaces": True,
+              "files": {"assembly": {"url": f"{LAB}/assy_lab.nc",
+                                     "checksum": "sha1:" + digest(lab_files["assembly"])}}}
+    monkeypatch.setenv("JAXBRAIN_CATALOG", str(write_catalog(tmp_path / "mine.json", [served])))
+    ids = np.array([f"im{i:03d}" for i in range(N_STIM)])
+    acts = tmp_path / "acts.npz"
+    np.savez(acts, stimulus_id=ids, layer=np.random.default_rng(1).standard_normal((N_STIM, 4)))
+    out = tmp_path / "s.json"
+    code = main(["score", "--activations", str(acts), "--benchmark", "MajajHong2015public.IT-pls",
+                 "--components", "2", "--splits", "2", "--train-fraction", "0.6",
+                 "--stratification", "none", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert result["inputs"]["assembly"] == "MajajHong2015.public"
+    assert result["benchmark"]["stimulus_set"] == "hvm-public"
+    code = main(["score", "--activations", str(acts), "--benchmark", "Synthetic.IT-pls",
+                 "--out", str(out)])
+    assert code == 2 and "names no recordings: give --assembly" in capsys.readouterr().err
