@@ -141,7 +141,6 @@ def compare_bank(rng, n_layers, n, n_objects, n_comp, regions=4, m=100):
     narrower, as a random-projected bank is) on ``regions`` regions of ``m`` neuroids, scored
     by the engine (width groups, one compiled kernel per group) vs one layer at a time."""
     from jaxbrain.benchmarks.neural import PreparedNeural
-    from jaxbrain.engine.scorer import score_neural
 
     widths = [1000 if k % 4 else int(rng.choice([64, 128, 256, 512])) for k in range(n_layers)]
     x, y, labels = synthetic_layer(rng, n, 1000, regions * m, n_objects)
@@ -150,11 +149,13 @@ def compare_bank(rng, n_layers, n, n_objects, n_comp, regions=4, m=100):
     ids = np.array([f"s{i:05d}" for i in range(n)])
     splits = stratified_shuffle_splits(labels, n_splits=10, train_size=0.9, seed=1)
     benchmark = neural_benchmark("bank", n_comp)
-    prepared = [PreparedNeural(benchmark, ids, y[:, r * m:(r + 1) * m],
-                               np.arange(m).astype(str), splits, None) for r in range(regions)]
+    prepared = [PreparedNeural(benchmark=benchmark, source="bench", digest="", ceiling=None,
+                               target_ids=ids, y=y[:, r * m:(r + 1) * m],
+                               neuroid_ids=np.arange(m).astype(str), splits=splits)
+                for r in range(regions)]
 
     def batched():
-        return [score_neural(p, layers, ids) for p in prepared]
+        return [benchmark.score(p, layers, ids) for p in prepared]
 
     def per_layer():
         return [[neural_predictivity(layers[name], p.y, splits, "pls", n_components=n_comp,

@@ -136,10 +136,11 @@ def compare(folder: Path) -> None:
     for name, mine in ours["layers"].items():
         ref = theirs["layers"][name]
         neuroid_ref = np.array([ref["per_neuroid"][i] for i in ids])
+        neuroid_mine = np.array([mine["per_neuroid"][i] for i in ids])
         print(f"{name}: raw |diff| {abs(mine['raw'] - ref['raw']):.1e}  ceiled "
               f"{abs(mine['ceiled'] - ref['ceiled']):.1e}  per-split max "
               f"{np.abs(np.subtract(mine['per_split'], ref['per_split'])).max():.1e}  "
-              f"per-neuroid max {np.abs(np.subtract(mine['per_neuroid'], neuroid_ref)).max():.1e}"
+              f"per-neuroid max {np.abs(neuroid_mine - neuroid_ref).max():.1e}"
               f"  (Brain-Score {ref['seconds']:.1f} s)")
     for kind in ("cka", "rdm"):
         similarity, _ = _jaxbrain_score(folder, f"MajajHong2015.IT-{kind}")

@@ -31,8 +31,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Model references: zoo names, training-run directories, "
                   "architectures (random init), arch=weights (a .pth/.safetensors file or a "
                   "catalog name, e.g. resnet50=IMAGENET1K_V1), or synthetic_hidden.")
-flags.DEFINE_list("benchmarks", None, "Benchmark names (jaxbrain.benchmarks.names()) and/or "
-                  "<Name>.memorability for the LaMem-layout memorability benchmark.")
+flags.DEFINE_list("benchmarks", None, "Benchmark names (jaxbrain.benchmarks.names()): neural "
+                  "ones and the memorability read-outs (Synthetic.memorability, "
+                  "LaMem.memorability).")
 flags.DEFINE_string("output_dir", None, "Where results, caches and the report go.")
 flags.DEFINE_string("data_dir", "", "A synthetic suite (written on first use); sets the stimuli, "
                     "assembly and LaMem defaults.")
@@ -44,7 +45,8 @@ flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees the stimuli span (de
                   "benchmarks' own when the stimuli are theirs).")
 flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for all neural benchmarks: a "
                     "path or a catalog name (default: each benchmark's own recordings).")
-flags.DEFINE_string("lamem", "", "LaMem-layout folder for memorability benchmarks.")
+flags.DEFINE_string("lamem", "", "LaMem-layout folder (or catalog archive) for the "
+                    "memorability benchmarks.")
 flags.DEFINE_string("zoo_dir", "", "Model zoo (zoo.json) for zoo model names.")
 flags.DEFINE_bool("build_zoo", False, "Train missing <arch>-{random,categorization,memorability,"
                   "joint} zoo models on the synthetic suite first.")

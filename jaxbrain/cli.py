@@ -23,12 +23,10 @@ from pathlib import Path
 import numpy as np
 
 import jaxbrain
-from jaxbrain.benchmarks import CONVENTIONS, load
-from jaxbrain.benchmarks.neural import MAPPINGS, score_layers_on
-from jaxbrain.data import fetch, load_catalog, read_assembly
+from jaxbrain.benchmarks import CONVENTIONS, layer_results, load
+from jaxbrain.benchmarks.neural import MAPPINGS
+from jaxbrain.data import fetch, load_catalog
 from jaxbrain.data.fetch import cached_where, present_size
-
-_PROGRESS_MIN_LAYERS = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--assembly",
                        help="Brain-Score NetCDF (.nc) path, or a catalog assembly name "
                             "(default: the benchmark's own, e.g. MajajHong2015.public)")
+    score.add_argument("--lamem", help="LaMem-layout folder (memorability benchmarks; default: "
+                                       "the benchmark's own)")
     score.add_argument("--group", help="NetCDF group holding the assembly (default: root)")
     score.add_argument("--benchmark", required=True, help="e.g. MajajHong2015.IT-pls")
     score.add_argument("--out", required=True, type=Path, help="JSON file to write")
@@ -114,23 +114,15 @@ def _score(args) -> dict:
         )
     if args.no_ceiling:
         changes["ceiling"] = None
-    if args.assembly:
-        changes["assembly"] = args.assembly
+    if args.group:
+        changes["assembly_group"] = args.group
     benchmark = load(args.benchmark).with_overrides(**changes)
-    if benchmark.assembly is None:
-        raise ValueError(f"benchmark {benchmark.identifier} names no recordings: give --assembly")
+    benchmark = benchmark.with_data(assembly=args.assembly, lamem=args.lamem)
     layers, ids = _load_activations(args.activations)
-    assembly = read_assembly(benchmark.assembly, group=args.group, catalog=args.catalog)
-    progress = None
-    if len(layers) >= _PROGRESS_MIN_LAYERS:
-        from tqdm import tqdm
-
-        def progress(items):
-            return tqdm(items, desc=f"{benchmark.identifier}", unit="layer", file=sys.stderr)
-
-    result = score_layers_on(benchmark, layers, ids, assembly, progress=progress)
+    prepared = benchmark.prepare(catalog=args.catalog)
+    result = layer_results(prepared, benchmark.score(prepared, layers, ids, filenames=ids))
     result["jaxbrain_version"] = jaxbrain.__version__
-    result["inputs"] = {"activations": str(args.activations), "assembly": benchmark.assembly}
+    result["inputs"] = {"activations": str(args.activations), "data": prepared.source}
     return result
 
 
@@ -185,6 +177,9 @@ def main(argv=None) -> int:
         return 2
     _write_atomically(args.out, result)
     for name, scores in result["layers"].items():
+        if "raw" not in scores:
+            print(f"{name}: {scores['status']}")
+            continue
         ceiled = ""
         if "ceiled" in scores:
             ceiled = f"  ceiled({scores['convention']}) {scores['ceiled']:.4f}"

@@ -1,8 +1,10 @@
 """File-level helpers every layer shares: writing a file so that a reader, or a re-run after
-kill -9, sees either the old file or the whole new one, never a torn one."""
+kill -9, sees either the old file or the whole new one, never a torn one; and the content
+digest of a data file or folder that stored results are keyed by."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -33,3 +35,14 @@ def fsync_directory(directory: str | Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_digest(path) -> str:
+    """sha256 of a data file (or of every file under a folder, names included)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()

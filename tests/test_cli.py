@@ -41,7 +41,9 @@ def test_scores_every_layer_with_options_and_version(files, capsys):
     assert good["convention"] == "v4"
     assert {"ceiling", "ceiling_error"} <= set(result["ceiling"])
     assert result["benchmark"]["n_components"] == 4 and result["jaxbrain_version"]
-    assert "4/4" in capsys.readouterr().err  # progress bar for 4 layers, on stderr
+    # per-neuroid values by neuroid_id: the 6 IT sites of the recordings
+    assert list(good["per_neuroid"]) == [f"n{i}" for i in range(6)]
+    assert np.median(list(good["per_neuroid"].values())) > 0.5
 
 
 def test_overrides(files):

@@ -28,6 +28,7 @@ from jaxbrain.analysis.sweep_data import SweepData
 from jaxbrain.benchmarks import BrainResponses, decode_features
 from jaxbrain.data.assemblies import average_repetitions, time_window
 from jaxbrain.data.brainscore_io import read_assembly
+from jaxbrain.engine.commitment import is_target
 from jaxbrain.engine.inputs import resolve_model
 from jaxbrain.engine.report import save_figure
 from jaxbrain.engine.sweep import relative_depths
@@ -214,7 +215,7 @@ def memorability_brain(ctx: StudyContext) -> Outcome:
     rows = ctx.data.rows[ctx.data.rows["status"] == "ok"]
     memorability = rows[rows["benchmark"] == ctx.memorability][
         ["model", "layer", "layer_depth", "raw"]].rename(columns={"raw": "memorability_rho"})
-    brain = rows[rows["kind"] == "neural"].assign(
+    brain = rows[~is_target(rows)].assign(
         region=lambda f: f["benchmark"], brain_score=lambda f: f["ceiled"].fillna(f["raw"]))
     table = memorability.merge(brain[["model", "layer", "region", "brain_score"]],
                                on=["model", "layer"])

@@ -44,7 +44,8 @@ class SweepData:
 
     def prepared(self, benchmark: str) -> PreparedNeural:
         """The neural benchmark's targets, splits and ceilings, as the sweep scored them."""
-        prepared = self._inputs[2]
+        prepared = {b.name: b.prepared for b in self._inputs[1]
+                    if isinstance(b.prepared, PreparedNeural)}
         if benchmark not in prepared:
             raise ValueError(f"{benchmark!r} is not a neural benchmark of this sweep; it has "
                              f"{sorted(prepared)}")

@@ -1,16 +1,32 @@
-"""Benchmarks: named, versioned recipes from recordings and activations to scores."""
+"""Benchmarks: named, versioned recipes from data and activations to scores. Each kind is one
+module (``neural``, ``memorability``) implementing :class:`Benchmark`; ``load(name)`` and
+``names()`` cover every registered one."""
 
+from jaxbrain.benchmarks.base import (
+    CONVENTIONS,
+    Benchmark,
+    Prepared,
+    ScoredLayer,
+    ceiled,
+    layer_results,
+)
 from jaxbrain.benchmarks.decoding import BrainResponses, decode_features
-from jaxbrain.benchmarks.memorability import score_memorability
-from jaxbrain.benchmarks.neural import CONVENTIONS, NeuralBenchmark, score_layers_on
+from jaxbrain.benchmarks.memorability import MemorabilityBenchmark, score_memorability
+from jaxbrain.benchmarks.neural import NeuralBenchmark, score_layers_on
 from jaxbrain.benchmarks.registry import BENCHMARKS, load, names
 
 __all__ = [
     "BENCHMARKS",
     "CONVENTIONS",
+    "Benchmark",
     "BrainResponses",
+    "MemorabilityBenchmark",
     "NeuralBenchmark",
+    "Prepared",
+    "ScoredLayer",
+    "ceiled",
     "decode_features",
+    "layer_results",
     "load",
     "names",
     "score_layers_on",

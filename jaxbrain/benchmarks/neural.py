@@ -1,23 +1,40 @@
-"""Neural-predictivity benchmarks: a named, versioned recipe turning an assembly and a
-model's activations into Brain-Score-style scores (docs/design.md §4).
+"""Neural benchmarks: a named, versioned recipe turning recordings (an assembly) and a model's
+activations into Brain-Score-style scores (docs/design.md §4).
 
-A benchmark fixes the region, time window, stratification coordinate, mapping, splits,
-ceiling and ceiled-score convention; :func:`score_layers_on` applies it to any number of
-layers of activations given with their stimulus ids.
+A benchmark names its data (assembly and stimulus set) and fixes the region, time window,
+stratification coordinate, mapping (PLS / ridge predictivity, CKA / RDM similarity), splits,
+ceiling, ceiled-score convention and its role in layer commitment. It prepares its targets
+once and scores any number of layers batched by width (one compiled kernel per group,
+sharded over a mesh when given); :func:`score_layers_on` is the same scorer for arrays in
+memory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Mapping
+from functools import partial
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from jaxbrain.benchmarks.layers import flatten_checked
+from jaxbrain.benchmarks.base import (
+    CONVENTIONS,
+    Benchmark,
+    Prepared,
+    ScoredLayer,
+    ceiled,
+    layer_results,
+    skipped,
+)
+from jaxbrain.benchmarks.layers import layer_widths, stack_layers, width_groups
 from jaxbrain.data import assemblies
+from jaxbrain.data.brainscore_io import assembly_file, read_assembly
+from jaxbrain.files import file_digest
 from jaxbrain.kernels import (
     cka,
     neural_predictivity,
@@ -27,22 +44,18 @@ from jaxbrain.kernels import (
     stratified_shuffle_splits,
 )
 from jaxbrain.kernels.pls import WEIGHT_SOLVERS
+from jaxbrain.kernels.predictivity import pls_usable_components
 
 MAPPINGS = ("pls", "ridge", "cka", "rdm")
 SIMILARITIES = {"cka": cka, "rdm": rsa}  # debiased linear CKA; RDM Spearman (Brain-Score's)
-
-# Ceiled-score conventions, by name (docs/design.md §4).  Every output states which one it used.
-CONVENTIONS = {
-    "v4": lambda raw, ceiling: raw**2 / ceiling,
-    "v3": lambda raw, ceiling: (raw / ceiling) ** 2,
-    "v1": lambda raw, ceiling: raw / ceiling,
-}
+ROLES = ("selection", "final", "report")
 
 
 @dataclasses.dataclass(frozen=True)
-class NeuralBenchmark:
-    """A neural-predictivity benchmark definition (all Brain-Score defaults unless noted)."""
+class NeuralBenchmark(Benchmark):
+    """A neural benchmark definition (all Brain-Score defaults unless noted)."""
 
+    kind: ClassVar[str] = "neural"
     identifier: str
     region: str
     time_window_ms: tuple[float, float]
@@ -65,20 +78,72 @@ class NeuralBenchmark:
     # The data the benchmark is defined on: catalog names (jaxbrain.data.catalog) or paths.
     # None: the caller supplies the recordings / stimuli (the synthetic suite, your own files).
     assembly: str | None = None
+    assembly_group: str | None = None  # the NetCDF group holding it (None: the root)
     stimulus_set: str | None = None
+    # Layer commitment: "selection" benchmarks choose a region's layer (Brain-Score's public
+    # ones), "final" ones report the committed layer.
+    role: str = "final"
+
+    @property
+    def metric(self) -> str:
+        return self.mapping
+
+    def with_data(self, *, assembly=None, lamem=None) -> NeuralBenchmark:
+        return self if assembly is None else dataclasses.replace(self, assembly=str(assembly))
+
+    def prepare(self, cache: dict | None = None, catalog=None) -> PreparedNeural:
+        """The benchmark's targets from its assembly (catalog name or path)."""
+        if self.assembly is None:
+            raise ValueError(f"benchmark {self.identifier} names no recordings: give an "
+                             "assembly")
+        cache = {} if cache is None else cache
+        key = (self.assembly, self.assembly_group)
+        if key not in cache:
+            path = assembly_file(self.assembly, catalog)
+            cache[key] = read_assembly(path, group=self.assembly_group), file_digest(path)
+        assembly, digest = cache[key]
+        return prepare_neural(self, assembly, source=self.assembly, digest=digest)
+
+    def score(self, prepared: PreparedNeural, layers: Mapping[str, np.ndarray], stimulus_ids,
+              *, filenames=None, mesh=None) -> list[ScoredLayer]:
+        """Every layer, batched by width; layers narrower than the PLS components or of lower
+        rank on some split are reported as skipped, with the reason."""
+        rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), prepared.target_ids)
+        widths = layer_widths(layers)
+        scored: dict[str, ScoredLayer] = {}
+        if self.mapping == "pls":
+            for name in [n for n, w in widths.items() if w < self.n_components]:
+                scored[name] = skipped(name, f"{widths[name]} features, fewer than the "
+                                             f"{self.n_components} PLS components")
+                del widths[name]
+        for width, names in width_groups(widths, exact=self.mapping == "rdm"):
+            stack = stack_layers(layers, names, rows, width)
+            if self.mapping in SIMILARITIES:
+                scored.update(_similarity(names, stack, prepared))
+                continue
+            result = neural_predictivity(stack, prepared.y, prepared.splits, self.mapping,
+                                         n_components=self.n_components, alphas=self.alphas,
+                                         pls_weights=self.pls_weights, mesh=mesh,
+                                         check_rank=False)
+            scored.update(_predictivity(names, result, prepared))
+            if self.mapping == "pls":  # a layer of too low rank is skipped, not fatal
+                usable = pls_usable_components(result.fit_info)
+                for name, rank in zip(names, usable, strict=True):
+                    if rank < self.n_components:
+                        scored[name] = skipped(name, f"rank {rank} on some split, below the "
+                                                     f"{self.n_components} PLS components")
+        return [scored[name] for name in layers]
 
     def with_overrides(self, **changes) -> NeuralBenchmark:
         """A copy with some fields replaced; unknown names and values are errors."""
-        fields = {f.name for f in dataclasses.fields(self)}
-        unknown = set(changes) - fields
-        if unknown:
-            raise ValueError(f"unknown benchmark options {sorted(unknown)}")
         if changes.get("mapping", "pls") not in MAPPINGS:
             raise ValueError(f"unknown mapping {changes['mapping']!r}; expected one of {MAPPINGS}")
         if changes.get("pls_weights", "exact") not in WEIGHT_SOLVERS:
             raise ValueError(
                 f"unknown pls_weights {changes['pls_weights']!r}; expected {WEIGHT_SOLVERS}"
             )
+        if changes.get("role", "final") not in ROLES:
+            raise ValueError(f"unknown role {changes['role']!r}; expected one of {ROLES}")
         if "mapping" in changes and (changes["mapping"] in SIMILARITIES) != (
             self.mapping in SIMILARITIES
         ):
@@ -92,7 +157,7 @@ class NeuralBenchmark:
                 f"unknown ceiling convention {changes['convention']!r}; "
                 f"expected one of {sorted(CONVENTIONS)}"
             )
-        return dataclasses.replace(self, **changes)
+        return super().with_overrides(**changes)
 
 
 def prepare_targets(benchmark: NeuralBenchmark, assembly: xr.DataArray):
@@ -125,18 +190,17 @@ def ceiling_of(benchmark: NeuralBenchmark, trials: xr.DataArray) -> dict | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class PreparedNeural:
-    """Everything a neural benchmark needs from its recordings, computed once per sweep."""
+class PreparedNeural(Prepared):
+    """Everything a neural benchmark needs from its recordings, computed once."""
 
-    benchmark: NeuralBenchmark
     target_ids: np.ndarray  # (n,) stimulus ids in target (sorted) order
     y: np.ndarray  # (n, m) trial-averaged targets
     neuroid_ids: np.ndarray  # (m,)
     splits: object  # stacked Splits
-    ceiling: dict | None
 
 
-def prepare_neural(benchmark: NeuralBenchmark, assembly: xr.DataArray) -> PreparedNeural:
+def prepare_neural(benchmark: NeuralBenchmark, assembly: xr.DataArray, *,
+                   source: str = "in memory", digest: str = "") -> PreparedNeural:
     targets, trials = prepare_targets(benchmark, assembly)
     target_ids = np.asarray(targets["stimulus_id"].values).astype(str)
     coord = benchmark.stratification_coord
@@ -150,72 +214,60 @@ def prepare_neural(benchmark: NeuralBenchmark, assembly: xr.DataArray) -> Prepar
     splits = stratified_shuffle_splits(labels, benchmark.n_splits, benchmark.train_size,
                                        benchmark.seed, benchmark.test_size)
     neuroid_ids = np.asarray(targets["neuroid_id"].values).astype(str)
-    return PreparedNeural(benchmark, target_ids, np.asarray(targets.values, np.float32),
-                          neuroid_ids, splits, ceiling_of(benchmark, trials))
+    return PreparedNeural(benchmark=benchmark, source=source, digest=digest,
+                          ceiling=ceiling_of(benchmark, trials), target_ids=target_ids,
+                          y=np.asarray(targets.values, np.float32), neuroid_ids=neuroid_ids,
+                          splits=splits)
 
 
-def score_layers_on(
-    benchmark: NeuralBenchmark,
-    layers: Mapping[str, np.ndarray],
-    stimulus_ids: Iterable,
-    assembly: xr.DataArray,
-    progress=None,
-) -> dict:
-    """Score every layer (rows in the order of ``stimulus_ids``) on the benchmark.
-
-    Returns ``{"benchmark": ..., "ceiling": ..., "layers": {name: scores}}``; ``progress`` is
-    an optional callable wrapping the layer iterator (e.g. tqdm).
-    """
-    # Splits are drawn on the targets in stimulus_id order (docs/design.md §4), so activations are
-    # reordered to the targets, never the reverse: the caller's row order cannot change scores.
+def score_layers_on(benchmark: NeuralBenchmark, layers: Mapping[str, np.ndarray],
+                    stimulus_ids: Iterable, assembly: xr.DataArray, *, mesh=None) -> dict:
+    """Score every layer (rows in the order of ``stimulus_ids``) on the benchmark with
+    ``assembly`` as its recordings: the sweep's scorer, in the schema of
+    :func:`jaxbrain.benchmarks.base.layer_results`."""
+    # Splits are drawn on the targets in stimulus_id order (docs/design.md §4), so
+    # activations are reordered to the targets, never the reverse: the caller's row order
+    # cannot change scores.
     prepared = prepare_neural(benchmark, assembly)
-    rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), prepared.target_ids)
-    splits, ceiling, y = prepared.splits, prepared.ceiling, prepared.y
-    names = list(layers)
-    scored = {}
-    for name in progress(names) if progress else names:
-        x = flatten_checked(name, layers[name], rows.size)[rows]
-        if benchmark.mapping in SIMILARITIES:
-            scored[name] = _similarity_scores(x, y, splits, benchmark.mapping)
-            continue
-        result = neural_predictivity(
-            x, y, splits, benchmark.mapping,
-            n_components=benchmark.n_components, alphas=benchmark.alphas,
-            pls_weights=benchmark.pls_weights,
-        )
-        scored[name] = _layer_scores(result, ceiling, benchmark.convention)
-    return {"benchmark": dataclasses.asdict(benchmark), "ceiling": ceiling, "layers": scored}
+    return layer_results(prepared, benchmark.score(prepared, layers, stimulus_ids, mesh=mesh))
 
 
-def _similarity_scores(x, y, splits, mapping) -> dict:
-    """CKA or RDM similarity on each split's test stimuli (Brain-Score's test-only
-    cross-validation), mean and SEM over splits."""
+def _predictivity(names, result, prepared: PreparedNeural) -> dict[str, ScoredLayer]:
+    per_split = np.asarray(result.per_split)
+    per_neuroid = np.asarray(result.per_neuroid)
+    ceiling = prepared.ceiling
+    per_neuroid_ceiling = (np.asarray(ceiling["ceiling_per_neuroid"]) if ceiling is not None
+                           else np.full(per_neuroid.shape[-1], np.nan))
+    out = {}
+    for i, name in enumerate(names):
+        raw = float(result.score[i])
+        fields = {"raw": raw, "error": float(result.error[i]),
+                  "per_split": per_split[i].tolist(), "n_neuroids": per_neuroid.shape[-1],
+                  "nan_neuroids": int(np.asarray(result.n_nan)[i].max()), "status": "ok"}
+        if ceiling is not None:
+            convention = prepared.benchmark.convention
+            fields |= {"ceiling": ceiling["ceiling"], "convention": convention,
+                       "ceiled": ceiled(raw, ceiling["ceiling"], convention)}
+        with warnings.catch_warnings():  # all-NaN neuroids are counted in nan_neuroids
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = np.nanmean(per_neuroid[i], axis=0)
+        out[name] = ScoredLayer(name, fields, values, prepared.neuroid_ids, per_neuroid_ceiling)
+    return out
+
+
+@partial(jax.jit, static_argnums=0)
+def _similarity_per_split(mapping, xs, y, tests):
+    """(layers, splits) similarities; data are arguments, not constants XLA would fold."""
     similarity = SIMILARITIES[mapping]
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    per_split = np.asarray(
-        jax.vmap(lambda test: similarity(x[test], y[test]))(jnp.asarray(splits.test))
-    )
-    return {
-        "raw": float(per_split.mean()),
-        "error": float(per_split.std() / np.sqrt(per_split.size)),
-        "per_split": per_split.tolist(),
-    }
+    return jax.lax.map(lambda x: jax.vmap(lambda t: similarity(x[t], y[t]))(tests), xs)
 
 
-def _layer_scores(result, ceiling, convention) -> dict:
-    raw = float(result.score)
-    scores = {
-        "raw": raw,
-        "error": float(result.error),
-        "per_split": np.asarray(result.per_split).tolist(),
-        "n_neuroids": int(np.asarray(result.per_neuroid).shape[-1]),
-        "nan_neuroids": int(np.asarray(result.n_nan).max()),
-        "per_neuroid": np.nanmean(np.asarray(result.per_neuroid), axis=0).tolist(),
-    }
-    if ceiling is not None:
-        scores["ceiled"] = CONVENTIONS[convention](raw, ceiling["ceiling"])
-        scores["convention"] = convention
-        scores["ceiled_by_convention"] = {
-            name: fn(raw, ceiling["ceiling"]) for name, fn in CONVENTIONS.items()
-        }
-    return scores
+def _similarity(names, stack, prepared: PreparedNeural) -> dict[str, ScoredLayer]:
+    """CKA / RDM on each split's test stimuli (Brain-Score's test-only cross-validation)."""
+    per_split = np.asarray(_similarity_per_split(
+        prepared.benchmark.mapping, jnp.asarray(stack), jnp.asarray(prepared.y),
+        jnp.asarray(prepared.splits.test)))
+    return {name: ScoredLayer(name, {"raw": float(s.mean()),
+                                     "error": float(s.std() / np.sqrt(s.size)),
+                                     "per_split": s.tolist(), "status": "ok"})
+            for name, s in zip(names, per_split, strict=True)}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import difflib
 
+from jaxbrain.benchmarks.base import Benchmark
+from jaxbrain.benchmarks.memorability import MemorabilityBenchmark
 from jaxbrain.benchmarks.neural import MAPPINGS, NeuralBenchmark
 
 
@@ -24,10 +26,15 @@ def _similarity_options(mapping: str) -> dict:
     return {}
 
 
+def _role(public: bool) -> str:
+    """Brain-Score commits a region's layer on public data and reports the private data."""
+    return "selection" if public else "final"
+
+
 def _majajhong(region: str, mapping: str, public: bool, window=(70.0, 170.0), tag=""):
     name = f"MajajHong2015{'public' if public else ''}.{region}{tag}-{mapping}"
     access = "public" if public else "private"
-    return NeuralBenchmark(
+    return NeuralBenchmark(role=_role(public),
         identifier=name, region=region, time_window_ms=window, mapping=mapping,
         stratification_coord="object_name", visual_degrees=8.0, number_of_trials=50,
         version="3" if mapping == "pls" and not tag else "jaxbrain-1",
@@ -40,6 +47,7 @@ def _freemanziemba(region: str, mapping: str, public: bool):
     name = f"FreemanZiemba2013{'public' if public else ''}.{region}-{mapping}"
     access = "public" if public else "private"
     return NeuralBenchmark(
+        role=_role(public),
         identifier=name, region=region, time_window_ms=(50.0, 200.0), mapping=mapping,
         stratification_coord="texture_type", visual_degrees=4.0, number_of_trials=20,
         version="2" if mapping == "pls" else "jaxbrain-1",
@@ -58,8 +66,9 @@ def _synthetic(region: str, mapping: str, window=(70.0, 170.0), tag=""):
     )
 
 
-def _build() -> dict[str, NeuralBenchmark]:
-    benchmarks = [_synthetic(r, m) for r in ("V1", "V2", "V4", "IT") for m in MAPPINGS]
+def _build() -> dict[str, Benchmark]:
+    benchmarks: list[Benchmark] = [_synthetic(r, m) for r in ("V1", "V2", "V4", "IT")
+                                   for m in MAPPINGS]
     benchmarks += [_synthetic("IT", m, (70.0, 100.0), ".early") for m in MAPPINGS]
     benchmarks += [_synthetic("IT", m, (180.0, 210.0), ".late") for m in MAPPINGS]
     for public in (False, True):
@@ -68,13 +77,17 @@ def _build() -> dict[str, NeuralBenchmark]:
             benchmarks += [_freemanziemba(r, mapping, public) for r in ("V1", "V2")]
             benchmarks.append(_majajhong("IT", mapping, public, (70.0, 100.0), ".early"))
             benchmarks.append(_majajhong("IT", mapping, public, (180.0, 210.0), ".late"))
+    # Memorability read-outs: the synthetic suite's LaMem folder, and LaMem itself (not
+    # downloadable: its folder, or a user-catalog archive, is given with the benchmark).
+    benchmarks += [MemorabilityBenchmark("Synthetic.memorability"),
+                   MemorabilityBenchmark("LaMem.memorability")]
     return {b.identifier: b for b in benchmarks}
 
 
 BENCHMARKS = _build()
 
 
-def load(name: str) -> NeuralBenchmark:
+def load(name: str) -> Benchmark:
     """The benchmark registered under ``name``; an unknown name lists the close ones."""
     try:
         return BENCHMARKS[name]

@@ -101,14 +101,14 @@ def _record(spec: FileSpec) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
-def file_digest(path: Path, algorithm: str) -> str:
+def _hexdigest(path: Path, algorithm: str) -> str:
     return pooch.file_hash(str(path), alg=algorithm)
 
 
 def verify(spec: FileSpec, path: Path) -> bool:
     """Whether ``path`` holds the file ``spec`` describes (recording the full sha256 of the
     first copy that matched a prefix checksum)."""
-    digest = file_digest(path, spec.checksum.hash_algorithm)
+    digest = _hexdigest(path, spec.checksum.hash_algorithm)
     if not spec.checksum.is_prefix:
         return spec.checksum.matches(digest)
     record = _record(spec)
@@ -168,7 +168,7 @@ def _download(entry: Entry, spec: FileSpec, target: Path, progress: bool,
                                               timeout=TIMEOUT_S)
             downloader(source, str(partial), None)
             if not verify(spec, partial):
-                got = file_digest(partial, spec.checksum.hash_algorithm)
+                got = _hexdigest(partial, spec.checksum.hash_algorithm)
                 problems.append(f"{source}: checksum mismatch (got "
                                 f"{spec.checksum.hash_algorithm}:{got})")
                 continue

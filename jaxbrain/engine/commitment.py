@@ -4,7 +4,8 @@ Each region commits the layer with the best ceiled score on that region's *selec
 benchmark (the public split where one exists, so the layer is never chosen on the data it is
 reported on); the card reports the committed layer's scores on the region's *reported*
 benchmarks, their mean per region, the mean over regions (``neural_vision``) and the model's
-rank among the models scored.  Extra kinds (memorability) report their best layer.
+rank among the models scored.  Targets outside the brain regions (memorability) report their
+best layer.
 """
 
 from __future__ import annotations
@@ -83,12 +84,11 @@ def model_cards(
     rows: pd.DataFrame,
     commitments: pd.DataFrame,
     regions: Sequence[RegionSpec],
-    *,
-    extra_kinds: Sequence[str] = ("memorability",),
 ) -> dict[str, dict]:
     """A JSON-ready card per model (missing numbers are None): per region the committed layer
-    and its reported scores, the aggregates, the best layer per extra-kind benchmark, and the
-    rank of ``neural_vision`` among the models (1 = best, ties share, missing ranks last)."""
+    and its reported scores, the aggregates, the best layer on each benchmark of a target
+    outside the brain regions (rows without a region, e.g. memorability), and the rank of
+    ``neural_vision`` among the models (1 = best, ties share, missing ranks last)."""
     _check_rows(rows)
     by_unit = {
         (r["model"], r["layer"], r["benchmark"]): r for r in rows.to_dict("records")
@@ -126,7 +126,7 @@ def model_cards(
             "model_key": str(ours["model_key"].iloc[0]),
             "regions": entries,
             "aggregates": {"neural_vision": neural_vision, "per_region": per_region},
-            "other": _best_of_kinds(ours, extra_kinds, warnings),
+            "other": _best_of_targets(ours, warnings),
             "warnings": warnings,
         }
     aggregates = pd.Series({m: c["aggregates"]["neural_vision"] for m, c in cards.items()})
@@ -296,9 +296,15 @@ def _uncommitted_reason(rows: pd.DataFrame, spec: RegionSpec) -> str:
             f"{spec.selection} rows is ok with a finite score")
 
 
-def _best_of_kinds(rows: pd.DataFrame, kinds: Sequence[str], warnings: list[str]) -> list[dict]:
+def is_target(rows: pd.DataFrame) -> pd.Series:
+    """Rows of benchmarks that score a target outside the brain regions (no region): they
+    take no part in layer commitment, and their best layer is reported."""
+    return rows["region"].fillna("").eq("")
+
+
+def _best_of_targets(rows: pd.DataFrame, warnings: list[str]) -> list[dict]:
     best = []
-    extra = rows[rows["kind"].isin(list(kinds))]
+    extra = rows[is_target(rows)]
     for benchmark, group in extra.groupby("benchmark", sort=True):
         row = _best_layer(group[group["status"] == "ok"], "raw")
         if row is None:

@@ -17,13 +17,11 @@ import numpy as np
 from PIL import Image
 
 from jaxbrain import benchmarks as benchmark_registry
-from jaxbrain.data.brainscore_io import assembly_file, read_assembly, read_stimulus_set
-from jaxbrain.data.lamem import read_lamem
+from jaxbrain.benchmarks.base import Benchmark, Prepared
+from jaxbrain.data.brainscore_io import read_stimulus_set
 from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
 from jaxbrain.models.hidden import hidden_network
 from jaxbrain.models.taps import TappedModel
-
-MEMORABILITY_SUFFIX = ".memorability"
 
 
 def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
@@ -86,59 +84,40 @@ def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
     return Stimuli(ids, images, filenames, float(degrees), digest.hexdigest())
 
 
-def file_digest(path) -> str:
-    """sha256 of a data file (or of every file under a folder, names included)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
 class BenchmarkData(NamedTuple):
+    """A benchmark of the sweep on the data it runs on this time, prepared once."""
+
     name: str
-    kind: str  # "neural" | "memorability"
-    definition: object  # NeuralBenchmark, or the LaMem data
-    data: object  # the assembly (neural) or MemorabilityData
-    digest: str
+    benchmark: Benchmark
+    prepared: Prepared
+
+    @property
+    def digest(self) -> str:
+        return self.prepared.digest
 
 
-def load_benchmarks(names, *, assembly_path, lamem_dir) -> list[BenchmarkData]:
-    """Registry benchmarks on their own recordings, or all on ``assembly_path`` when given;
-    ``<Name>.memorability`` on ``lamem_dir``."""
-    loaded, assemblies = [], {}
+def load_benchmarks(names, *, assembly_path="", lamem_dir="") -> list[BenchmarkData]:
+    """Registry benchmarks, each on its own data unless ``assembly_path`` / ``lamem_dir``
+    override it for this run (each benchmark takes the override that fits it); data shared
+    by several benchmarks are read once."""
+    loaded, cache = [], {}
     for name in names:
-        if name.endswith(MEMORABILITY_SUFFIX):
-            if not lamem_dir:
-                raise ValueError(f"benchmark {name!r} needs a LaMem folder (--lamem)")
-            loaded.append(BenchmarkData(name, "memorability", None, read_lamem(lamem_dir),
-                                        file_digest(Path(lamem_dir) / "splits")))
-            continue
-        definition = benchmark_registry.load(name)
-        source = assembly_path or definition.assembly
-        if not source:
-            raise ValueError(f"benchmark {name!r} names no recordings: give an assembly "
-                             "(--assembly)")
-        if source not in assemblies:
-            local = assembly_file(source)
-            assemblies[source] = read_assembly(local), file_digest(local)
-        loaded.append(BenchmarkData(name, "neural", definition, *assemblies[source]))
+        benchmark = benchmark_registry.load(name).with_data(assembly=assembly_path or None,
+                                                            lamem=lamem_dir or None)
+        loaded.append(BenchmarkData(name, benchmark, benchmark.prepare(cache)))
     return loaded
 
 
 def benchmark_stimuli(names) -> tuple[str, float] | None:
-    """The (stimulus set, visual degrees) the neural benchmarks among ``names`` are defined
-    on, when they all name the same one; None when none names any. Benchmarks on different
-    stimulus sets are an error: one sweep extracts one stimulus set."""
+    """The (stimulus set, visual degrees) the benchmarks among ``names`` are defined on, when
+    they all name the same one; None when none names any. Benchmarks on different stimulus
+    sets are an error: one sweep extracts one stimulus set."""
     named = {}
     for name in names:
-        if name.endswith(MEMORABILITY_SUFFIX):
-            continue
-        definition = benchmark_registry.load(name)
-        if definition.stimulus_set is not None:
-            named.setdefault((definition.stimulus_set, definition.visual_degrees), []).append(name)
+        benchmark = benchmark_registry.load(name)
+        if benchmark.stimulus_set is not None:
+            key = (benchmark.stimulus_set, benchmark.visual_degrees)
+            named.setdefault(key, []).append(name)
     if len(named) > 1:
         listed = "; ".join(f"{s} at {d:g}° ({', '.join(n)})" for (s, d), n in named.items())
         raise ValueError(f"the benchmarks are defined on different stimulus sets: {listed}. "

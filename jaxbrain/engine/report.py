@@ -25,8 +25,9 @@ from markdown_it import MarkdownIt
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from jaxbrain.engine.commitment import is_target
+
 REGIONS = ("V1", "V2", "V4", "IT")
-MEMORABILITY = "memorability"
 DPI = 110
 MAX_TICKS = 30  # per heatmap axis: 100+ layer names stay legible
 FIGURES = "figures"
@@ -202,7 +203,7 @@ def summary(rows: pd.DataFrame, commitments: pd.DataFrame, leaderboard: pd.DataF
     if per_region:
         sentences.append(f"Best per region, with its committed layer: {'; '.join(per_region)}.")
     memorability = []
-    mem = _scored(rows[rows["kind"] == MEMORABILITY])
+    mem = _scored(rows[is_target(rows)])
     for bench, brows in mem.groupby("benchmark", sort=True):
         top = brows.loc[brows["score"].idxmax()]
         memorability.append(
@@ -232,8 +233,8 @@ def _layer_curves_figure(model: str, mrows: pd.DataFrame, mcommit: pd.DataFrame)
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(4.4 * ncols, 3.5 * nrows + 0.6), dpi=DPI, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, (name, prows) in zip(axes, panels, strict=False):
-        _panel(ax, name, prows, mcommit[mcommit["region"] == name])
+    for ax, (name, prows, committed) in zip(axes, panels, strict=False):
+        _panel(ax, name, prows, mcommit[mcommit["region"] == name] if committed else None)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"{model}: score by layer depth", fontsize=12)
@@ -241,20 +242,21 @@ def _layer_curves_figure(model: str, mrows: pd.DataFrame, mcommit: pd.DataFrame)
     return fig
 
 
-def _panels(mrows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Regions in V1, V2, V4, IT order (others after, sorted), then memorability."""
-    neural = mrows[mrows["kind"] != MEMORABILITY]
-    region = neural["region"].fillna("").replace({"": "other"})
-    present = set(region)
+def _panels(mrows: pd.DataFrame) -> list[tuple[str, pd.DataFrame, bool]]:
+    """(title, rows, whether layers are committed on it): regions in V1, V2, V4, IT order
+    (others after, sorted), then each target outside the regions, titled by its kind."""
+    targets = is_target(mrows)
+    neural = mrows[~targets]
+    present = set(neural["region"])
     order = [r for r in REGIONS if r in present] + sorted(present - set(REGIONS))
-    panels = [(r, neural[region == r]) for r in order]
-    mem = mrows[mrows["kind"] == MEMORABILITY]
-    if len(mem):
-        panels.append((MEMORABILITY, mem))
+    panels = [(r, neural[neural["region"] == r], True) for r in order]
+    for kind, krows in mrows[targets].groupby("kind", sort=True):
+        panels.append((kind, krows, False))
     return panels
 
 
-def _panel(ax, name: str, prows: pd.DataFrame, pcommit: pd.DataFrame) -> None:
+def _panel(ax, name: str, prows: pd.DataFrame, pcommit: pd.DataFrame | None) -> None:
+    """One panel; ``pcommit`` None: a target outside the regions, its best layer marked."""
     series = {bench: _series(brows) for bench, brows in prows.groupby("benchmark", sort=True)}
     any_ceiled = any(s[3] for s in series.values())
     plotted = {}
@@ -266,7 +268,7 @@ def _panel(ax, name: str, prows: pd.DataFrame, pcommit: pd.DataFrame) -> None:
                 lw=1.0 if dense else 1.4, color=color, label=label)
         ax.fill_between(x, y - band, y + band, color=color, alpha=0.18, lw=0)
         plotted[bench] = pd.Series(y, index=layers)
-    if name == MEMORABILITY:
+    if pcommit is None:
         _mark_best(ax, series)
     else:
         for _, c in pcommit.iterrows():
@@ -286,7 +288,7 @@ def _panel(ax, name: str, prows: pd.DataFrame, pcommit: pd.DataFrame) -> None:
     ax.tick_params(labelsize=8)
     if not any(np.isfinite(s[2]).any() for s in series.values()):
         ax.text(0.5, 0.5, "no scores", transform=ax.transAxes, ha="center", va="center")
-    ax.legend(fontsize=7, loc="lower right" if name == MEMORABILITY else "best", framealpha=0.85)
+    ax.legend(fontsize=7, loc="lower right" if pcommit is None else "best", framealpha=0.85)
 
 
 def _series(brows: pd.DataFrame):

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbrain.engine.scorer import width_groups
+from jaxbrain.benchmarks.layers import width_groups
 from jaxbrain.kernels.cka import center_gram, gram_linear
 
 

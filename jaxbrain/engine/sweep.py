@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh
 
-from jaxbrain.benchmarks.neural import prepare_neural
 from jaxbrain.engine import commitment, report
 from jaxbrain.engine.inputs import (
     BenchmarkData,
@@ -34,7 +33,6 @@ from jaxbrain.engine.inputs import (
     load_stimuli,
     resolve_model,
 )
-from jaxbrain.engine.scorer import score_memorability_bank, score_neural
 from jaxbrain.engine.similarity import cka_map, layer_grams
 from jaxbrain.engine.store import ResultsStore, canonical_json, unit_key
 from jaxbrain.features import (
@@ -122,27 +120,14 @@ def _mesh(devices: int) -> Mesh | None:
     return Mesh(np.array(local[:count]), ("layers",)) if count > 1 else None
 
 
-def _region_of(bench: BenchmarkData) -> str:
-    return bench.definition.region if bench.kind == "neural" else ""
-
-
-def _metric_of(bench: BenchmarkData) -> str:
-    return bench.definition.mapping if bench.kind == "neural" else "spearman"
-
-
-def _definition(bench: BenchmarkData):
-    if bench.kind == "neural":
-        return dataclasses.asdict(bench.definition)
-    return {"memorability": "ridge read-out, Spearman rho, official splits"}
-
-
 def _units(spec: SweepSpec, model_ref: str, model_key: str, prep: dict, layers: list[str],
            stimuli: Stimuli, benches: list[BenchmarkData]) -> dict[tuple[str, str], str]:
     reduction = spec.reduction_spec().key()
     return {(layer, bench.name): unit_key(
         model=model_ref, model_key=model_key, stimuli=stimuli.digest, preprocessing=prep,
-        reduction=reduction, layer=layer, benchmark=bench.name, definition=_definition(bench),
-        data=bench.digest) for layer in layers for bench in benches}
+        reduction=reduction, layer=layer, benchmark=bench.name,
+        definition=bench.benchmark.definition(), data=bench.digest)
+        for layer in layers for bench in benches}
 
 
 def relative_depths(layers: list[str]) -> dict[str, float]:
@@ -159,21 +144,15 @@ def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layers, units, 
         rows.append({"unit_key": key, "model": model_ref, "model_key": model_key,
                      "layer": item.layer, "layer_index": index[item.layer],
                      "layer_depth": depth[item.layer],
-                     "benchmark": bench.name, "kind": bench.kind, "region": _region_of(bench),
-                     "metric": _metric_of(bench), "reduction": reduction,
-                     "options": canonical_json(_definition(bench)), **item.fields})
+                     "benchmark": bench.name, "kind": bench.benchmark.kind,
+                     "region": bench.benchmark.region, "metric": bench.benchmark.metric,
+                     "reduction": reduction,
+                     "options": canonical_json(bench.benchmark.definition()), **item.fields})
         if item.neuroid_values is not None:
             neuroids.append(pd.DataFrame({"unit_key": key, "neuroid_id": item.neuroid_ids,
                                           "value": item.neuroid_values,
                                           "ceiling": item.neuroid_ceiling}))
     return rows, (pd.concat(neuroids, ignore_index=True) if neuroids else None)
-
-
-def _score(bench: BenchmarkData, prepared, layers: dict, stimuli: Stimuli, mesh):
-    if bench.kind == "neural":
-        return score_neural(prepared[bench.name], layers, stimuli.ids, mesh=mesh)
-    names = dict(zip(stimuli.ids, stimuli.filenames, strict=True))
-    return score_memorability_bank(bench.data, layers, [names[i] for i in stimuli.ids])
 
 
 def _reference_images(spec: SweepSpec, stimuli: Stimuli):
@@ -197,7 +176,7 @@ def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list
         model_name=model_ref, preprocessing=prep)
 
 
-def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prepared,
+def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches,
                 store: ResultsStore, progress: Callable = _quiet, settings: str = "") -> dict:
     """Score one model's missing units; returns its done-marker."""
     model = resolve_model(model_ref, spec.zoo_dir or None)
@@ -218,8 +197,9 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
     for bench in progress(benches, desc=f"benchmarks {model_ref}", leave=False):
         todo = [layer for layer in layers if units[(layer, bench.name)] not in done]
         if todo:
-            scored = _score(bench, prepared, {name: bank.layers[name] for name in todo},
-                            stimuli, _mesh(spec.mesh_devices))
+            scored = bench.benchmark.score(
+                bench.prepared, {name: bank.layers[name] for name in todo}, stimuli.ids,
+                filenames=stimuli.filenames, mesh=_mesh(spec.mesh_devices))
             rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
                                    layers=layers, units=units, reduction=reduction)
             store.write(rows, neuroids)
@@ -237,13 +217,12 @@ def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches, prep
     return marker
 
 
-def prepare_inputs(spec: SweepSpec):
-    """The sweep's stimuli, benchmarks and prepared neural targets (splits, ceilings)."""
+def prepare_inputs(spec: SweepSpec) -> tuple[Stimuli, list[BenchmarkData]]:
+    """The sweep's stimuli and its benchmarks with their prepared targets (splits,
+    ceilings)."""
     stimuli = load_stimuli(spec.stimuli_csv, spec.stimuli_dir, spec.stimulus_degrees)
     benches = load_benchmarks(spec.benchmarks, assembly_path=spec.assembly, lamem_dir=spec.lamem)
-    prepared = {b.name: prepare_neural(b.definition, b.data) for b in benches
-                if b.kind == "neural"}
-    return stimuli, benches, prepared
+    return stimuli, benches
 
 
 def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
@@ -253,11 +232,11 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     if len(set(spec.models)) != len(spec.models):
         raise ValueError(f"a model is listed twice: {list(spec.models)}")
     spec.reduction_spec()
-    stimuli, benches, prepared = prepare_inputs(spec)
+    stimuli, benches = prepare_inputs(spec)
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
     settings = settings_key(spec, stimuli, benches)
-    markers = [sweep_model(spec, ref, stimuli, benches, prepared, store, progress, settings)
+    markers = [sweep_model(spec, ref, stimuli, benches, store, progress, settings)
                for ref in progress(mine, desc="models")]
     summary = {"models": mine, "computed": sum(m["computed"] for m in markers),
                "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None}
@@ -267,21 +246,21 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
 
 
 def region_specs(benches: list[BenchmarkData]) -> list[commitment.RegionSpec]:
-    """Per region: layers are committed on its public benchmark when the sweep has one (else
-    on its first benchmark), and the others of the same mapping are reported."""
+    """Per region (benchmarks with a ceiling and a region): layers are committed on its
+    selection benchmark when the sweep has one (else on its first benchmark), and its final
+    benchmarks of the same metric are reported."""
     regions: dict[str, list[BenchmarkData]] = {}
     for bench in benches:
-        if bench.kind == "neural" and bench.definition.ceiling is not None:
-            regions.setdefault(bench.definition.region, []).append(bench)
+        if bench.benchmark.region and bench.prepared.ceiling is not None:
+            regions.setdefault(bench.benchmark.region, []).append(bench)
     specs = []
     for region, members in regions.items():
-        public = [b for b in members if "public" in b.name.split(".")[0]]
-        selection = (public or members)[0]
-        same_mapping = [b.name for b in members if b.definition.mapping
-                        == selection.definition.mapping and b is not selection
-                        and b not in public]
+        selections = [b for b in members if b.benchmark.role == "selection"]
+        selection = (selections or members)[0]
+        reported = [b.name for b in members if b.benchmark.metric == selection.benchmark.metric
+                    and b is not selection and b not in selections]
         specs.append(commitment.RegionSpec(region, selection.name,
-                                           tuple(same_mapping) or (selection.name,)))
+                                           tuple(reported) or (selection.name,)))
     return specs
 
 

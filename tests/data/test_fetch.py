@@ -477,17 +477,23 @@ def test_real_torchvision_weights_download(tmp_path, monkeypatch):
     assert fetch("MajajHong2015.public")["assembly"].stat().st_size > 0
 
 
-def test_sweep_inputs_take_catalog_names(lab, monkeypatch, lab_files):
-    from jaxbrain.engine.inputs import file_digest, load_benchmarks, load_stimuli
+def test_sweep_inputs_take_catalog_names(lab, monkeypatch, tmp_path, rng):
+    from jaxbrain.engine.inputs import load_benchmarks, load_stimuli
+    from jaxbrain.files import file_digest
+    from tests.benchmarks.test_neural import write_recordings
 
-    monkeypatch.setenv("JAXBRAIN_CATALOG", str(lab))
+    path, _, _ = write_recordings(tmp_path, rng, 12)  # enough stimuli for the IT splits
+    big = {"identifier": "lab.big", "kind": "assembly", "files": {"assembly": {
+        "path": str(path), "checksum": "sha1:" + digest(path.read_bytes())}}}
+    catalog = json.loads(lab.read_text())
+    catalog["entries"].append(big)
+    monkeypatch.setenv("JAXBRAIN_CATALOG", str(write_catalog(lab, catalog["entries"])))
     stimuli = load_stimuli("lab-stimuli", "", degrees=8.0)
     assert list(stimuli.ids) == [f"im{i:03d}" for i in range(N_STIM)]
     assert stimuli.images[0].shape == (8, 8, 3)
-    (loaded,) = load_benchmarks(["MajajHong2015.IT-pls"], assembly_path="lab.assy",
-                                lamem_dir="")
-    assert loaded.digest == file_digest(fetch("lab.assy")["assembly"])
-    assert loaded.data.sizes["neuroid"] == 5
+    (loaded,) = load_benchmarks(["MajajHong2015.IT-pls"], assembly_path="lab.big")
+    assert loaded.digest == file_digest(path)
+    assert loaded.prepared.source == "lab.big" and loaded.prepared.y.shape[1] == 6  # IT
 
 
 def test_real_benchmarks_name_their_data_and_the_cli_fetches_it(lab, tmp_path, lab_files,
@@ -521,8 +527,8 @@ def test_real_benchmarks_name_their_data_and_the_cli_fetches_it(lab, tmp_path, l
                  "--stratification", "none", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     result = json.loads(out.read_text())
-    assert result["inputs"]["assembly"] == "MajajHong2015.public"
+    assert result["inputs"]["data"] == result["data"] == "MajajHong2015.public"
     assert result["benchmark"]["stimulus_set"] == "hvm-public"
     code = main(["score", "--activations", str(acts), "--benchmark", "Synthetic.IT-pls",
                  "--out", str(out)])
-    assert code == 2 and "names no recordings: give --assembly" in capsys.readouterr().err
+    assert code == 2 and "Synthetic.IT-pls names no recordings" in capsys.readouterr().err

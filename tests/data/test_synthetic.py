@@ -68,7 +68,7 @@ def test_generating_layer_wins_every_region_and_ceiling_is_planted(suite):
 def test_memorability_and_decoding_recover_their_layers(suite):
     root, truth, ids, acts = suite
     memorability = score_memorability(acts, [f"{i}.png" for i in ids], read_lamem(root / "lamem"))
-    rhos = {name: scores["rho"] for name, scores in memorability["layers"].items()}
+    rhos = {name: scores["raw"] for name, scores in memorability["layers"].items()}
     assert max(rhos, key=rhos.get) == truth["memorability_layer"]
     subjects = {}
     for subject, path in truth["files"]["fmri"].items():

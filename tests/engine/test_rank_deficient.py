@@ -8,7 +8,6 @@ import pytest
 from jaxbrain.benchmarks.neural import prepare_neural, score_layers_on
 from jaxbrain.benchmarks.registry import load
 from jaxbrain.data.brainscore_io import read_assembly
-from jaxbrain.engine.scorer import score_neural
 from jaxbrain.kernels import neural_predictivity, stratified_shuffle_splits
 from jaxbrain.kernels.predictivity import pls_usable_components
 from tests.benchmarks.test_neural import N_STIM, write_recordings
@@ -73,7 +72,7 @@ def test_engine_skips_a_rank_deficient_layer_and_scores_the_rest(tmp_path, rng):
     narrow = rng.standard_normal((N_STIM, 12))
     order = rng.permutation(N_STIM)
     layers = {"full": driver[order], "lowrank": lowrank[order], "narrow": narrow[order]}
-    scored = score_neural(prepared, layers, ids[order])
+    scored = benchmark.score(prepared, layers, ids[order])
     assert [s.layer for s in scored] == ["full", "lowrank", "narrow"]
     full, low, narrow_scored = scored
     assert full.fields["status"] == "ok"
@@ -87,3 +86,8 @@ def test_engine_skips_a_rank_deficient_layer_and_scores_the_rest(tmp_path, rng):
     # the full layer's score is the benchmark's own, on its own
     alone = score_layers_on(benchmark, {"full": driver}, ids, assembly)["layers"]["full"]
     assert full.fields["raw"] == pytest.approx(alone["raw"], abs=1e-4)
+    # outside a sweep too, the narrow layer is reported as skipped and the others scored
+    result = score_layers_on(benchmark, layers, ids[order], assembly)["layers"]
+    assert result["narrow"] == {"status": "skipped: 12 features, fewer than the 25 PLS "
+                                          "components"}
+    assert result["full"]["raw"] == pytest.approx(full.fields["raw"], abs=1e-6)

@@ -132,7 +132,8 @@ def test_layer_curves_model_with_one_region_and_no_commitments(data, tmp_path):
 def test_panels_follow_region_order_then_memorability(data):
     rows, _, _ = data
     panels = report._panels(rows[rows["model"] == "resnet18/imagenet:v1"].iloc[::-1])
-    assert [name for name, _ in panels] == ["V1", "V4", "IT", "memorability"]
+    assert [(name, committed) for name, _, committed in panels] == [
+        ("V1", True), ("V4", True), ("IT", True), ("memorability", False)]
 
 
 def test_series_bands_carry_the_error_through_the_ceiling(data):

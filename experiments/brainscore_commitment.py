@@ -1,0 +1,637 @@
+"""Brain-Score vision 2.4.2's own layer commitment, as an oracle for jaxbrain's.
+
+Two steps, in one folder (Brain-Score pins numpy < 2 and xarray 2022.3, so it lives in its own
+virtual environment and is never imported by jaxbrain):
+
+    .venv/bin/python -m experiments.brainscore_commitment make DIR        # fixture (jaxbrain venv)
+    python3 -m venv /tmp/bsenv && BS_INSTALL_DEPENDENCIES=no /tmp/bsenv/bin/pip install \\
+        torch==2.13.0 torchvision==0.28.0 brainscore-vision                # once
+    BS_INSTALL_DEPENDENCIES=no RESULTCACHING_DISABLE=1 \\
+        /tmp/bsenv/bin/python experiments/brainscore_commitment.py brainscore DIR
+
+``make`` writes, under DIR:
+
+* ``resnet18.pth`` — a torchvision ResNet-18 state dict (plain tensors, loads with
+  ``weights_only=True``): torchvision's own random initialisation under ``torch.manual_seed(0)``,
+  batch-norm affine parameters perturbed, then every batch-norm's running statistics re-estimated
+  (cumulative average, ``momentum=None``) over the first 256 reference images, so the statistics
+  are non-trivial and the network stays well conditioned;
+* ``reference/ref0000.png`` … — 1000 "natural-looking" random images (1/f colour noise with
+  textured blobs, 192-320 px, not square), standing in for the 1000 ImageNet validation images
+  that Brain-Score's ``LayerPCA`` fits its PCA on;
+* ``data/`` — the files exactly as Brain-Score's S3 names them (``assy_<identifier>.nc``,
+  ``stimulus_<identifier>.csv|.zip``; see DESIGN.md §7):
+  ``dicarlo.MajajHong2015.{public,private}`` with ``hvm-{public,private}`` (256 images of 16
+  objects in 4 categories, 128 public / 128 private, 256 px at 8°; V4 and IT sites, one
+  70-170 ms bin, 6 repetitions) and ``movshon.FreemanZiemba2013.{public,private}`` with
+  ``FreemanZiemba2013.aperture-{public,private}`` (90 + 90 grey-scale 320 px texture/noise images
+  of 9 families, at 4°; V1 and V2 sites, 1 ms bins from 40 to 220 ms, 6 repetitions).
+
+Each region's sites are a noisy linear read-out of a different layer of the same network, computed
+in torch on the images as Brain-Score feeds them (placed at the model's 8°, resized to 224 px,
+ImageNet mean/std): V1 <- layer1, V2 <- layer2, V4 <- layer3, IT <- layer4 (a random channel
+mix pooled over a Gaussian receptive field), z-scored, plus trial noise (and per-bin noise for
+FreemanZiemba).
+
+``brainscore`` runs Brain-Score's own objects end to end — the registered benchmarks
+(``FreemanZiemba2013public.V1-pls`` … ``MajajHong2015.IT-pls``) on these local files, a
+``PytorchWrapper`` of torchvision's resnet18 with the fixture weights, ``ModelCommitment`` with
+its ``LayerSelection`` + ``LayerPCA`` — and writes ``DIR/brainscore_commitment.json``.  The
+monkeypatches it needs are listed in that file (``monkeypatches``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+CANDIDATE_LAYERS = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
+MODEL_DEGREES = 8
+IMAGE_SIZE = 224
+N_REFERENCE = 1000  # Brain-Score's LayerPCA uses exactly n_components (1000) reference images
+N_RECALIBRATE = 256
+REPETITIONS = 6
+# region: (source layer, data set, number of sites, Gaussian RF sigma in feature-map units)
+REGIONS = {
+    "V1": ("layer1", "fz", 40, 1.5),
+    "V2": ("layer2", "fz", 40, 1.2),
+    "V4": ("layer3", "hvm", 40, 1.0),
+    "IT": ("layer4", "hvm", 48, 1.5),
+}
+FINAL_BENCHMARKS = {"V1": "FreemanZiemba2013.V1-pls", "V2": "FreemanZiemba2013.V2-pls",
+                    "V4": "MajajHong2015.V4-pls", "IT": "MajajHong2015.IT-pls"}
+SELECTION_BENCHMARKS = {"V1": "FreemanZiemba2013public.V1-pls",
+                        "V2": "FreemanZiemba2013public.V2-pls",
+                        "V4": "MajajHong2015public.V4-pls", "IT": "MajajHong2015public.IT-pls"}
+# data set: assembly identifiers and stimulus-set identifiers (public, private), degrees
+DATASETS = {
+    "hvm": {"assembly": ("dicarlo.MajajHong2015.public", "dicarlo.MajajHong2015.private"),
+            "stimuli": ("hvm-public", "hvm-private"), "degrees": 8},
+    "fz": {"assembly": ("movshon.FreemanZiemba2013.public", "movshon.FreemanZiemba2013.private"),
+           "stimuli": ("FreemanZiemba2013.aperture-public", "FreemanZiemba2013.aperture-private"),
+           "degrees": 4},
+}
+FZ_BINS = (40, 220)  # 1 ms bins written; Brain-Score averages those starting in [50, 200)
+FZ_WINDOW = (50, 200)
+
+
+def s3_file_name(identifier: str, file_type: str) -> str:
+    """The file name Brain-Score's ``brainio.s3.get_path`` derives from an identifier."""
+    prefix = "stimulus_" if file_type in ("csv", "zip") else "assy_"
+    return f"{prefix}{identifier.replace('.', '_')}.{file_type}"
+
+
+# ----------------------------------------------------------------------------------- fixture
+def _pink(rng, shape, alpha=1.0):
+    """1/f^alpha noise of ``shape`` (H, W, C), each channel scaled to mean 0, std 1."""
+    import numpy as np
+
+    h, w, c = shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0
+    spectrum = (rng.standard_normal((c, h, fx.shape[1]))
+                + 1j * rng.standard_normal((c, h, fx.shape[1]))) / f**alpha
+    spectrum[:, 0, 0] = 0
+    noise = np.fft.irfft2(spectrum, s=(h, w)).transpose(1, 2, 0)
+    return (noise - noise.mean((0, 1))) / noise.std((0, 1))
+
+
+def _to_uint8(x):
+    import numpy as np
+
+    return np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
+
+
+def _colour(rng, shape):
+    """Colour 1/f noise: a luminance field plus weaker chroma fields, in [0, 1]-ish."""
+    import numpy as np
+
+    lum = _pink(rng, (*shape, 1), alpha=rng.uniform(0.9, 1.3))
+    chroma = _pink(rng, (*shape, 2), alpha=1.2)
+    mix = np.array([[1, 0.5, 0.2], [1, -0.3, 0.4], [1, -0.2, -0.6]])  # rows: R, G, B
+    base = rng.uniform(0.3, 0.7, 3)
+    rgb = np.concatenate([lum, 0.5 * chroma], -1) @ mix.T
+    return base + rng.uniform(0.08, 0.18) * rgb
+
+
+def _reference_image(rng):
+    import numpy as np
+
+    h, w = rng.integers(192, 321, 2)
+    image = _colour(rng, (h, w))
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(rng.integers(3, 9)):
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        ry, rx = rng.uniform(10, h / 3), rng.uniform(10, w / 3)
+        theta = rng.uniform(0, np.pi)
+        u = ((xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)) / rx
+        v = (-(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)) / ry
+        mask = (np.abs(u) ** rng.uniform(1, 4) + np.abs(v) ** rng.uniform(1, 4)) < 1
+        image[mask] = _colour(rng, (h, w))[mask]
+    return _to_uint8(image)
+
+
+def _hvm_objects(rng, n_objects):
+    """Per object: radial-shape harmonics and a colour/texture seed."""
+    import numpy as np
+
+    return [{"amps": rng.uniform(0.05, 0.3, 4), "phases": rng.uniform(0, 2 * np.pi, 4),
+             "colour": rng.uniform(0.1, 0.9, 3), "stripes": rng.uniform(0.03, 0.15),
+             "stripe_angle": rng.uniform(0, np.pi)} for _ in range(n_objects)]
+
+
+def _hvm_image(rng, obj, size=256):
+    import numpy as np
+
+    background = 0.5 + 0.12 * _pink(rng, (size, size, 1), 1.1).repeat(3, -1)
+    scale, angle = rng.uniform(0.55, 1.1), rng.uniform(0, 2 * np.pi)
+    cy, cx = size / 2 + rng.uniform(-40, 40, 2)
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(yy - cy, xx - cx)
+    phi = np.arctan2(yy - cy, xx - cx) - angle
+    radius = 70 * scale * (1 + sum(a * np.cos((k + 2) * phi + p) for k, (a, p) in
+                                   enumerate(zip(obj["amps"], obj["phases"], strict=True))))
+    mask = r < radius
+    stripes = np.sin(2 * np.pi * obj["stripes"] / scale * (
+        (xx - cx) * np.cos(obj["stripe_angle"] + angle)
+        + (yy - cy) * np.sin(obj["stripe_angle"] + angle)))
+    shading = 1 - 0.4 * r / np.maximum(radius, 1)
+    body = obj["colour"] * (0.75 + 0.25 * stripes[..., None]) * shading[..., None]
+    image = np.where(mask[..., None], body, background)
+    return _to_uint8(image)
+
+
+def _fz_families(rng, n_families):
+    import numpy as np
+
+    return [{"f0": rng.uniform(0.03, 0.16), "theta": rng.uniform(0, np.pi),
+             "orient_bw": rng.uniform(0.2, 1.5), "nonlin": rng.choice(["abs", "threshold",
+                                                                       "product"])}
+            for _ in range(n_families)]
+
+
+def _fz_image(rng, family, texture_type, size=320):
+    """A grey-scale texture (``texture``: a non-linear function of band-pass noise, so it has
+    higher-order structure) or its spectrally matched ``noise`` (phases randomised), in a soft
+    circular aperture on grey 128."""
+    import numpy as np
+
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.fftfreq(size)[None, :]
+    f = np.hypot(fx, fy)
+    ang = np.arctan2(fy, fx)
+    envelope = (np.exp(-0.5 * (np.log(np.maximum(f, 1e-6) / family["f0"]) / 0.4) ** 2)
+                * np.exp(family["orient_bw"] * np.cos(2 * (ang - family["theta"]))))
+
+    def bandpass():
+        return np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((size, size))) * envelope))
+
+    x = bandpass()
+    if family["nonlin"] == "abs":
+        x = np.abs(x)
+    elif family["nonlin"] == "threshold":
+        x = np.tanh(3 * x / x.std())
+    else:
+        x = x * bandpass()
+    if texture_type == "noise":
+        amplitude = np.abs(np.fft.fft2(x - x.mean()))
+        phases = np.angle(np.fft.fft2(rng.standard_normal((size, size))))
+        x = np.real(np.fft.ifft2(amplitude * np.exp(1j * phases)))
+    x = (x - x.mean()) / x.std()
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) / (size / 2)
+    aperture = np.clip((1 - r) / 0.1, 0, 1)
+    image = 128 / 255 + 0.15 * x * aperture
+    return _to_uint8(image)
+
+
+def _write_stimulus_set(folder: Path, identifier: str, rows: list[dict], images: list) -> None:
+    """CSV + flat zip of PNGs, Brain-Score's layout (``stimulus_id``, ``filename``, metadata)."""
+    import io
+    import zipfile
+
+    import pandas as pd
+    from PIL import Image
+
+    zip_path = folder / s3_file_name(identifier, "zip")
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
+        for row, image in zip(rows, images, strict=True):
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            archive.writestr(row["filename"], buffer.getvalue())
+    pd.DataFrame(rows).to_csv(folder / s3_file_name(identifier, "csv"), index=False)
+
+
+def _stimulus_id(kind: str, index: int) -> str:
+    return hashlib.sha1(f"{kind}-{index}".encode()).hexdigest()
+
+
+def _brainscore_input(image, degrees, torch_vision):
+    """The model input Brain-Score builds from one image: ``place_on_screen`` (paste centred on
+    PIL 'gray' when the stimulus spans fewer degrees than the model), PIL RGB conversion,
+    ``Resize((224, 224))``, ``ToTensor``, ImageNet ``Normalize`` — the same torchvision calls."""
+    import numpy as np
+    from PIL import Image
+
+    pil = Image.fromarray(image)
+    if pil.mode != "RGB":
+        rgb = Image.new("RGB", pil.size)
+        rgb.paste(pil)
+        pil = rgb
+    ratio = MODEL_DEGREES / degrees
+    if ratio != 1:
+        size = np.array(pil.size)
+        target = (ratio * size).round().astype(int)
+        canvas = Image.new("RGB", tuple(target), "gray")
+        canvas.paste(pil, tuple(((target - size) / 2).round().astype(int)))
+        pil = canvas
+    transforms = torch_vision.transforms
+    return transforms.Compose([
+        transforms.Resize((IMAGE_SIZE, IMAGE_SIZE)), transforms.ToTensor(),
+        transforms.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    ])(pil)
+
+
+def _features(model, inputs, torch, layers=CANDIDATE_LAYERS, batch=64):
+    """Layer outputs (forward hooks, as Brain-Score's PytorchWrapper), numpy float32."""
+    import numpy as np
+
+    out = {name: [] for name in layers}
+    hooks = [getattr(model, name).register_forward_hook(
+        lambda _m, _i, o, name=name: out[name].append(o.detach().numpy())) for name in layers]
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch):
+            model(torch.stack(inputs[start:start + batch]))
+    for hook in hooks:
+        hook.remove()
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
+def _make_weights(folder: Path, reference_inputs, torch, torch_vision):
+    torch.manual_seed(0)
+    model = torch_vision.models.resnet18(weights=None)
+    generator = torch.Generator().manual_seed(1)
+    batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for bn in batch_norms:
+            bn.weight.copy_(0.6 + 0.8 * torch.rand(bn.weight.shape, generator=generator))
+            bn.bias.copy_(0.1 * torch.randn(bn.bias.shape, generator=generator))
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative moving average over the calibration batches
+        model.train()
+        for start in range(0, N_RECALIBRATE, 64):
+            model(torch.stack(reference_inputs[start:start + 64]))
+    for bn in batch_norms:
+        bn.momentum = 0.1
+    model.eval()
+    torch.save(model.state_dict(), folder / "resnet18.pth")
+    return model
+
+
+def _sites(rng, features, n_sites, sigma, centre_range):
+    """Noise-free site responses: Gaussian-RF-pooled random channel mixes, z-scored."""
+    import numpy as np
+
+    n, c, h, w = features.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    lo, hi = centre_range
+    responses = np.empty((n, n_sites))
+    for site in range(n_sites):
+        cy, cx = rng.uniform(lo * h, hi * h), rng.uniform(lo * w, hi * w)
+        rf = np.exp(-0.5 * ((yy - cy) ** 2 + (xx - cx) ** 2) / sigma**2)
+        channels = rng.choice(c, size=min(c, 24), replace=False)
+        weights = rng.standard_normal(len(channels))
+        pooled = np.einsum("nchw,hw->nc", features[:, channels].astype(np.float64), rf)
+        responses[:, site] = pooled @ weights
+    return (responses - responses.mean(0)) / responses.std(0)
+
+
+def make(folder: Path) -> None:
+    import numpy as np
+    import xarray as xr
+    from PIL import Image
+
+    from experiments.torch_oracle import import_torchvision
+    from jaxbrain.data import write_assembly
+
+    torch, torch_vision = import_torchvision()
+    torch.set_num_threads(os.cpu_count() or 1)
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    data = folder / "data"
+    (folder / "reference").mkdir(parents=True, exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+
+    reference_inputs = []
+    for index in range(N_REFERENCE):
+        image = _reference_image(rng)
+        Image.fromarray(image).save(folder / "reference" / f"ref{index:04d}.png")
+        if index < N_RECALIBRATE:
+            reference_inputs.append(_brainscore_input(image, MODEL_DEGREES, torch_vision))
+    print(f"reference images: {time.perf_counter() - start:.1f} s")
+    model = _make_weights(folder, reference_inputs, torch, torch_vision)
+
+    # stimuli
+    objects = _hvm_objects(rng, 16)
+    categories = ["animals", "cars", "chairs", "faces"]
+    families = _fz_families(rng, 9)
+    family_ids = [13, 18, 23, 30, 38, 48, 52, 56, 60]
+    stimuli = {}  # (kind, access) -> rows, images
+    for access, variation in (("public", 3), ("private", 6)):
+        rows, images = [], []
+        for o, obj in enumerate(objects):
+            for k in range(8):
+                index = o * 16 + k + (8 if access == "private" else 0)
+                sid = _stimulus_id("hvm", index)
+                rows.append({"stimulus_id": sid, "filename": f"{sid}.png",
+                             "object_name": f"obj{o:02d}", "category_name": categories[o // 4],
+                             "variation": variation, "image_index": index})
+                images.append(_hvm_image(rng, obj))
+        stimuli["hvm", access] = rows, images
+        rows, images = [], []
+        for f, family in enumerate(families):
+            for texture_type in ("noise", "texture"):
+                for sample in range(1, 6):
+                    sample_id = sample + (5 if access == "private" else 0)
+                    sid = _stimulus_id("fz", f * 100 + (texture_type == "texture") * 50
+                                       + sample_id)
+                    prefix = "noise" if texture_type == "noise" else "tex"
+                    rows.append({"stimulus_id": sid,
+                                 "filename": f"{prefix}-320x320-im{family_ids[f]}-smp{sample_id}"
+                                             ".png",
+                                 "texture_family": family_ids[f], "texture_type": texture_type,
+                                 "sample": sample_id, "resolution": "320x320"})
+                    images.append(_fz_image(rng, family, texture_type))
+        stimuli["fz", access] = rows, images
+    for kind, spec in DATASETS.items():
+        for access, identifier in zip(("public", "private"), spec["stimuli"], strict=True):
+            _write_stimulus_set(data, identifier, *stimuli[kind, access])
+    print(f"stimuli: {time.perf_counter() - start:.1f} s")
+
+    # features on both splits together (so the sites' z-scoring is shared)
+    features = {}
+    for kind, spec in DATASETS.items():
+        inputs = [_brainscore_input(image, spec["degrees"], torch_vision)
+                  for access in ("public", "private") for image in stimuli[kind, access][1]]
+        features[kind] = _features(model, inputs, torch, layers=["layer1", "layer2", "layer3",
+                                                                 "layer4"])
+    print(f"features: {time.perf_counter() - start:.1f} s")
+
+    signals = {}
+    for region, (layer, kind, n_sites, sigma) in REGIONS.items():
+        # FreemanZiemba images fill the central half of the model's field (4° of 8°)
+        centre = (0.32, 0.68) if kind == "fz" else (0.25, 0.75)
+        signals[region] = _sites(rng, features[kind][layer], n_sites, sigma, centre)
+
+    for kind, spec in DATASETS.items():
+        regions = [r for r, v in REGIONS.items() if v[1] == kind]
+        signal = np.concatenate([signals[r] for r in regions], 1)  # (2n, sites)
+        region_of_site = np.concatenate([[r] * REGIONS[r][2] for r in regions])
+        n_sites = signal.shape[1]
+        gain, baseline = rng.uniform(3, 8, n_sites), rng.uniform(5, 20, n_sites)
+        noise_sd = rng.uniform(0.8, 2.0, n_sites)  # in units of the signal's sd
+        n = signal.shape[0] // 2
+        for split, (access, identifier) in enumerate(zip(("public", "private"),
+                                                         spec["assembly"], strict=True)):
+            rows = stimuli[kind, access][0]
+            part = signal[split * n:(split + 1) * n]
+            trials = part[None] + noise_sd * rng.standard_normal((REPETITIONS, n, n_sites))
+            rates = baseline + gain * trials  # (rep, stimulus, site)
+            presentation = {
+                "stimulus_id": ("presentation", np.tile([r["stimulus_id"] for r in rows],
+                                                        REPETITIONS)),
+                "repetition": ("presentation", np.repeat(np.arange(REPETITIONS), n)),
+            }
+            label = "object_name" if kind == "hvm" else "texture_type"
+            presentation[label] = ("presentation", np.tile([r[label] for r in rows],
+                                                           REPETITIONS))
+            if kind == "hvm":
+                ids = [f"Chabo_L_M_{i // 10}_{i % 10}" if region_of_site[i] == "IT"
+                       else f"Tito_L_P_{i // 10}_{i % 10}" for i in range(n_sites)]
+                values = rates.reshape(REPETITIONS * n, n_sites)[:, :, None]
+                bins = {"time_bin_start": ("time_bin", [70]), "time_bin_end": ("time_bin", [170])}
+            else:
+                ids = np.arange(1, n_sites + 1)
+                starts = np.arange(*FZ_BINS)
+                inside = (starts >= FZ_WINDOW[0]) & (starts < FZ_WINDOW[1])
+                per_bin = np.where(inside, 1.0, 0.1)[None, None, :]  # quiet outside the window
+                base = rates.reshape(REPETITIONS * n, n_sites)[:, :, None]
+                values = base * per_bin + 2.0 * rng.standard_normal(
+                    (REPETITIONS * n, n_sites, len(starts)))
+                bins = {"time_bin_start": ("time_bin", starts),
+                        "time_bin_end": ("time_bin", starts + 1)}
+            assembly = xr.DataArray(
+                values.astype(np.float32 if kind == "fz" else np.float64),
+                dims=("presentation", "neuroid", "time_bin"),
+                coords={**presentation, "neuroid_id": ("neuroid", ids),
+                        "region": ("neuroid", region_of_site), **bins})
+            write_assembly(assembly, data / s3_file_name(identifier, "nc"))
+    manifest = {
+        "weights": "resnet18.pth: torchvision resnet18, torch.manual_seed(0) init; BN weight "
+                   "~U(0.6,1.4), bias ~N(0,0.1^2) (torch.Generator seed 1); BN running stats "
+                   f"re-estimated (momentum=None) on reference images 0..{N_RECALIBRATE - 1}",
+        "reference_images": N_REFERENCE,
+        "regions": {r: {"source_layer": v[0], "dataset": v[1], "sites": v[2], "rf_sigma": v[3]}
+                    for r, v in REGIONS.items()},
+        "repetitions": REPETITIONS, "fz_bins_written": list(FZ_BINS),
+        "fz_window": list(FZ_WINDOW),
+        "datasets": DATASETS,
+    }
+    (folder / "fixture.json").write_text(json.dumps(manifest, indent=1))
+    print(f"wrote fixture under {folder} in {time.perf_counter() - start:.1f} s")
+
+
+# -------------------------------------------------------------------------------- Brain-Score
+def brainscore(folder: Path) -> None:
+    """Runs inside Brain-Score's environment."""
+    folder = folder.resolve()
+    os.environ.setdefault("BRAINSCORE_HOME", str(folder / "brainscore_home"))
+    os.environ.setdefault("RESULTCACHING_DISABLE", "1")
+    os.environ.setdefault("BS_INSTALL_DEPENDENCIES", "no")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments.torch_oracle import import_torchvision
+
+    torch, torch_vision = import_torchvision()
+    import functools
+    from importlib.metadata import version
+
+    import brainscore_core.supported_data_standards.brainio.s3 as brainio_s3
+    import brainscore_vision
+    import brainscore_vision.model_helpers.activations.pca as pca_module
+    import numpy as np
+    from brainscore_vision import load_benchmark
+    from brainscore_vision.benchmark_helpers.neural_common import NeuralBenchmark
+    from brainscore_vision.model_helpers.activations.pytorch import (
+        PytorchWrapper,
+        load_preprocess_images,
+    )
+    from brainscore_vision.model_helpers.brain_transformation import ModelCommitment
+    from brainscore_vision.model_helpers.brain_transformation.neural import LayerScores
+
+    started = time.perf_counter()
+    patches = []
+
+    # 1. data: every S3 fetch resolves to the fixture's identically named local file
+    original_get_path = brainio_s3.get_path
+
+    def local_get_path(identifier, file_type, bucket, version_id, sha1, filename_prefix=None,
+                       folder_name=None):
+        name = f"{filename_prefix}{identifier.replace('.', '_')}.{file_type}" \
+            if filename_prefix is not None else s3_file_name(identifier, file_type)
+        path = folder / "data" / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not in the fixture (Brain-Score asked for "
+                                    f"{identifier} .{file_type})")
+        return str(path)
+
+    brainio_s3.get_path = local_get_path
+    patches.append({
+        "target": "brainscore_core.supported_data_standards.brainio.s3.get_path",
+        "original": f"{original_get_path.__module__}.{original_get_path.__qualname__}",
+        "why": "the data plugins' load_assembly_from_s3 / load_stimulus_set_from_s3 call it to "
+               "download a file from S3 and verify its sha1; replaced by a function returning "
+               "DIR/data/<the same file name> (no download, no sha1 check). Everything after "
+               "the fetch (unzip, StimulusSetLoader, StimulusMergeAssemblyLoader, the benchmark "
+               "classes' load_assembly) is Brain-Score's own code.",
+    })
+
+    # 2. LayerPCA's reference images: the local folder instead of ImageNet validation from S3
+    reference = sorted((folder / "reference").glob("*.png"))
+
+    def local_imagenet_val(num_images):
+        if num_images > len(reference):
+            raise ValueError(f"LayerPCA asks for {num_images} images, the fixture has "
+                             f"{len(reference)}")
+        return [str(p) for p in reference[:num_images]]
+
+    pca_module._get_imagenet_val = local_imagenet_val
+    patches.append({
+        "target": "brainscore_vision.model_helpers.activations.pca._get_imagenet_val",
+        "why": "LayerPCA._pcas calls _get_imagenet_val(num_images=n_components) for its PCA "
+               "reference images (1000 ImageNet validation images, one per class: indices "
+               "50*i of imagenet2012-val.hdf5 downloaded from S3); replaced by the first "
+               "num_images files of DIR/reference (sorted by name), same count.",
+    })
+
+    # 3. recording only (no change in behaviour): every NeuralBenchmark call and LayerScores
+    records = []
+    original_benchmark_call = NeuralBenchmark.__call__
+
+    def recorded_benchmark_call(self, candidate):
+        t0 = time.perf_counter()
+        score = original_benchmark_call(self, candidate)
+        raw = score.attrs["raw"]
+        records.append({
+            "benchmark": self.identifier, "ceiled": float(score.values),
+            "raw": float(raw.values), "error": float(raw.attrs["error"]),
+            "ceiling": float(score.attrs["ceiling"].values),
+            "per_split": raw.attrs["raw"].median("neuroid").values.tolist()
+            if "raw" in raw.attrs and "split" in raw.attrs["raw"].dims else None,
+            "seconds": time.perf_counter() - t0,
+        })
+        print(f"{self.identifier}: ceiled {float(score.values):.6f} raw {float(raw.values):.6f}"
+              f" ({records[-1]['seconds']:.1f} s)", flush=True)
+        return score
+
+    NeuralBenchmark.__call__ = recorded_benchmark_call
+    layer_score_calls = []
+    original_layer_scores = LayerScores.__call__
+
+    def recorded_layer_scores(self, benchmark, layers, benchmark_identifier=None, prerun=False):
+        first = len(records)
+        t0 = time.perf_counter()
+        scores = original_layer_scores(self, benchmark, layers,
+                                       benchmark_identifier=benchmark_identifier, prerun=prerun)
+        layer_score_calls.append({
+            "selection_identifier": benchmark_identifier, "benchmark": benchmark.identifier,
+            "layers": list(layers), "model_identifier": self._activations_model.identifier,
+            "ceiled": {str(layer): float(scores.sel(layer=layer).values)
+                       for layer in scores["layer"].values},
+            "records": records[first:], "seconds": time.perf_counter() - t0,
+        })
+        return scores
+
+    LayerScores.__call__ = recorded_layer_scores
+    patches.append({
+        "target": "NeuralBenchmark.__call__, LayerScores.__call__ (brainscore_vision)",
+        "why": "recording wrappers only: call the original and keep the returned scores "
+               "(ceiled, raw, error, ceiling) and the candidate layers; values unchanged.",
+    })
+
+    # the model: torchvision resnet18 + fixture weights, Brain-Score's standard preprocessing
+    model = torch_vision.models.resnet18(weights=None)
+    model.load_state_dict(torch.load(folder / "resnet18.pth", weights_only=True))
+    identifier = "jaxbrain-fixture-resnet18"
+    preprocessing = functools.partial(load_preprocess_images, image_size=IMAGE_SIZE)
+    wrapper = PytorchWrapper(identifier=identifier, model=model, preprocessing=preprocessing)
+    wrapper.image_size = IMAGE_SIZE
+    commitment = ModelCommitment(identifier=identifier, activations_model=wrapper,
+                                 layers=CANDIDATE_LAYERS, visual_degrees=MODEL_DEGREES)
+    region_layer_map = commitment.layer_model.region_layer_map  # TemporalAligned's RegionLayerMap
+
+    result = {"regions": {}, "candidate_layers": CANDIDATE_LAYERS, "monkeypatches": patches,
+              "model": {"identifier": identifier, "weights": "resnet18.pth",
+                        "architecture": "torchvision.models.resnet18",
+                        "preprocessing": f"load_preprocess_images(image_size={IMAGE_SIZE}) "
+                                         "(Resize((224,224)), ToTensor, ImageNet Normalize)",
+                        "visual_degrees": MODEL_DEGREES},
+              "versions": {name: version(name) for name in (
+                  "brainscore_vision", "brainscore_core", "torch", "torchvision", "numpy",
+                  "xarray", "scikit-learn", "pandas", "scipy")},
+              "environment": {k: os.environ.get(k) for k in (
+                  "RESULTCACHING_DISABLE", "BS_INSTALL_DEPENDENCIES", "BRAINSCORE_HOME",
+                  "MT_MULTITHREAD")},
+              "timings": {}}
+    for region, final_name in FINAL_BENCHMARKS.items():
+        t0 = time.perf_counter()
+        benchmark = load_benchmark(final_name)
+        score = benchmark(commitment)  # commits the region on first use (LayerSelection)
+        seconds = time.perf_counter() - t0
+        selection = next(c for c in layer_score_calls if c["selection_identifier"] == region)
+        final = records[-1]
+        assert final["benchmark"] == benchmark.identifier, (final, benchmark.identifier)
+        result["regions"][region] = {
+            "committed_layer": str(region_layer_map[region]),
+            "selection_benchmark": SELECTION_BENCHMARKS[region],
+            "selection_benchmark_identifier": selection["benchmark"],
+            "selection_scores_ceiled": selection["ceiled"],
+            "selection_details": {rec_layer: rec for rec_layer, rec in
+                                  zip(selection["layers"], selection["records"], strict=True)},
+            "selection_seconds": selection["seconds"],
+            "final_benchmark": final_name,
+            "final_benchmark_identifier": benchmark.identifier,
+            "final": {k: final[k] for k in ("raw", "error", "ceiling", "ceiled", "per_split")},
+            "final_ceiled_score_value": float(score.values),
+            "seconds_total": seconds,
+        }
+        result["timings"][region] = seconds
+        print(f"{region}: committed {region_layer_map[region]}, final ceiled "
+              f"{float(score.values):.6f} ({seconds:.1f} s)", flush=True)
+    result["timings"]["total"] = time.perf_counter() - started
+    result["brainscore_vision_path"] = str(Path(brainscore_vision.__file__).parent)
+    result["notes"] = {
+        "selection_pca": "LayerSelection hooks LayerPCA(n_components=1000) for selection only; "
+                         "PCA(1000, random_state=0) fitted per layer on the activations of the "
+                         "1000 reference images (from paths: no place_on_screen), layers of "
+                         "<= 1000 features (avgpool, 512) left as they are. The hook is "
+                         "removed after each region's selection, so with result caching "
+                         "disabled the PCAs are refitted for every region.",
+        "final_scoring": "final benchmarks score the committed layer's unreduced activations",
+        "ceiled": "explained_variance: raw^2 / ceiling (benchmark version 3/4 convention)",
+        "layer_choice": "argmax of the ceiled selection scores",
+    }
+    out = folder / "brainscore_commitment.json"
+    out.write_text(json.dumps(result, indent=1, default=lambda o: np.asarray(o).tolist()))
+    print(f"wrote {out} in {result['timings']['total']:.1f} s")
+
+
+if __name__ == "__main__":
+    step, target = sys.argv[1:3]
+    {"make": make, "brainscore": brainscore}[step](Path(target))
