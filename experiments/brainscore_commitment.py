@@ -427,11 +427,16 @@ def make(folder: Path) -> None:
                     (REPETITIONS * n, n_sites, len(starts)))
                 bins = {"time_bin_start": ("time_bin", starts),
                         "time_bin_end": ("time_bin", starts + 1)}
+            neuroid = {"neuroid_id": ("neuroid", ids), "region": ("neuroid", region_of_site)}
+            if kind == "hvm":  # MajajHong's load_assembly needs >= 2 levels left after
+                # .sel(region=...) (xarray 2022.3 collapses a 1-level MultiIndex); the real
+                # assembly has animal, arr, elec, ...
+                neuroid["animal"] = ("neuroid", [i.split("_")[0] for i in ids])
+                neuroid["arr"] = ("neuroid", [i.split("_")[2] for i in ids])
             assembly = xr.DataArray(
                 values.astype(np.float32 if kind == "fz" else np.float64),
                 dims=("presentation", "neuroid", "time_bin"),
-                coords={**presentation, "neuroid_id": ("neuroid", ids),
-                        "region": ("neuroid", region_of_site), **bins})
+                coords={**presentation, **neuroid, **bins})
             write_assembly(assembly, data / s3_file_name(identifier, "nc"))
     manifest = {
         "weights": "resnet18.pth: torchvision resnet18, torch.manual_seed(0) init; BN weight "
@@ -588,7 +593,9 @@ def brainscore(folder: Path) -> None:
               "environment": {k: os.environ.get(k) for k in (
                   "RESULTCACHING_DISABLE", "BS_INSTALL_DEPENDENCIES", "BRAINSCORE_HOME",
                   "MT_MULTITHREAD")},
-              "timings": {}}
+              "timings": {}, "complete": False, "notes": _notes(),
+              "brainscore_vision_path": str(Path(brainscore_vision.__file__).parent)}
+    out = folder / "brainscore_commitment.json"  # rewritten after every region
     for region, final_name in FINAL_BENCHMARKS.items():
         t0 = time.perf_counter()
         benchmark = load_benchmark(final_name)
@@ -614,9 +621,14 @@ def brainscore(folder: Path) -> None:
         result["timings"][region] = seconds
         print(f"{region}: committed {region_layer_map[region]}, final ceiled "
               f"{float(score.values):.6f} ({seconds:.1f} s)", flush=True)
-    result["timings"]["total"] = time.perf_counter() - started
-    result["brainscore_vision_path"] = str(Path(brainscore_vision.__file__).parent)
-    result["notes"] = {
+        result["timings"]["total"] = time.perf_counter() - started
+        result["complete"] = region == list(FINAL_BENCHMARKS)[-1]
+        out.write_text(json.dumps(result, indent=1, default=lambda o: np.asarray(o).tolist()))
+    print(f"wrote {out} in {result['timings']['total']:.1f} s")
+
+
+def _notes() -> dict:
+    return {
         "selection_pca": "LayerSelection hooks LayerPCA(n_components=1000) for selection only; "
                          "PCA(1000, random_state=0) fitted per layer on the activations of the "
                          "1000 reference images (from paths: no place_on_screen), layers of "
@@ -627,9 +639,6 @@ def brainscore(folder: Path) -> None:
         "ceiled": "explained_variance: raw^2 / ceiling (benchmark version 3/4 convention)",
         "layer_choice": "argmax of the ceiled selection scores",
     }
-    out = folder / "brainscore_commitment.json"
-    out.write_text(json.dumps(result, indent=1, default=lambda o: np.asarray(o).tolist()))
-    print(f"wrote {out} in {result['timings']['total']:.1f} s")
 
 
 if __name__ == "__main__":

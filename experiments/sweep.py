@@ -22,7 +22,6 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from jaxbrain.data import synthetic
-from jaxbrain.engine.inputs import benchmark_stimuli
 from jaxbrain.engine.sweep import SweepSpec, run_sweep
 from jaxbrain.models import ARCHITECTURES, zoo
 from jaxbrain.train.synthetic_zoo import build
@@ -37,12 +36,13 @@ flags.DEFINE_list("benchmarks", None, "Benchmark names (jaxbrain.benchmarks.name
 flags.DEFINE_string("output_dir", None, "Where results, caches and the report go.")
 flags.DEFINE_string("data_dir", "", "A synthetic suite (written on first use); sets the stimuli, "
                     "assembly and LaMem defaults.")
-flags.DEFINE_string("stimuli_csv", "", "Stimulus-set CSV (stimulus_id, filename, ...), or a "
-                    "catalog stimulus set name (e.g. hvm-public) with no --stimuli_dir. "
-                    "Default: the stimulus set the benchmarks name (at their visual degrees).")
+flags.DEFINE_string("stimuli_csv", "", "Stimuli for every benchmark: a stimulus-set CSV "
+                    "(stimulus_id, filename, ...), or a catalog stimulus set (e.g. hvm-public) "
+                    "with no --stimuli_dir. Default: each benchmark's own stimulus set, at its "
+                    "visual degrees (one layer bank per stimulus set).")
 flags.DEFINE_string("stimuli_dir", "", "Folder or .zip with the stimulus images.")
-flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees the stimuli span (default: the "
-                  "benchmarks' own when the stimuli are theirs).")
+flags.DEFINE_float("stimulus_degrees", 8.0, "Visual degrees --stimuli_csv spans (a "
+                  "benchmark's own stimulus set is shown at its own degrees).")
 flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for all neural benchmarks: a "
                     "path or a catalog name (default: each benchmark's own recordings).")
 flags.DEFINE_string("lamem", "", "LaMem-layout folder (or catalog archive) for the "
@@ -101,18 +101,6 @@ def spec_from_flags() -> SweepSpec:
         synthetic.write_suite(data)
     stimuli_csv = FLAGS.stimuli_csv or (str(data / "stimuli" / "stimuli.csv") if data else "")
     stimuli_dir = FLAGS.stimuli_dir or (str(data / "stimuli" / "images") if data else "")
-    degrees = FLAGS.stimulus_degrees
-    if not stimuli_csv:
-        try:
-            named = benchmark_stimuli(FLAGS.benchmarks)
-        except ValueError as err:
-            raise app.UsageError(str(err)) from None
-        if named is None:
-            raise app.UsageError("give --stimuli_csv (and --stimuli_dir, unless it names a "
-                                 "catalog stimulus set), or --data_dir")
-        stimuli_csv = named[0]
-        if not FLAGS["stimulus_degrees"].present:
-            degrees = named[1]
     shard_index, num_shards = FLAGS.shard_index, FLAGS.num_shards
     if FLAGS.distributed:
         shard_index, num_shards = jax.process_index(), jax.process_count()
@@ -123,7 +111,7 @@ def spec_from_flags() -> SweepSpec:
     return SweepSpec(
         models=tuple(FLAGS.models), benchmarks=tuple(FLAGS.benchmarks),
         output_dir=FLAGS.output_dir, stimuli_csv=stimuli_csv, stimuli_dir=stimuli_dir,
-        stimulus_degrees=degrees,
+        stimulus_degrees=FLAGS.stimulus_degrees,
         assembly=FLAGS.assembly or (str(data / "neural.nc") if data else ""),
         lamem=FLAGS.lamem or (str(data / "lamem") if data else ""), zoo_dir=FLAGS.zoo_dir,
         taps=tuple(FLAGS.taps), reduction=FLAGS.reduction, projection_dims=FLAGS.projection_dims,

@@ -34,17 +34,18 @@ class SweepData:
         self._predictions: dict[tuple[str, str, str], np.ndarray] = {}
 
     @cached_property
-    def _inputs(self):
+    def _groups(self):
         return prepare_inputs(self.spec)
 
     @property
     def stimuli(self):
-        """The sweep's stimuli (ids, images, visual degrees)."""
-        return self._inputs[0]
+        """The stimuli of the sweep's first stimulus group (ids, images, visual degrees): the
+        images of the banks the markers' ``bank`` names."""
+        return self._groups[0].stimuli
 
     def prepared(self, benchmark: str) -> PreparedNeural:
         """The neural benchmark's targets, splits and ceilings, as the sweep scored them."""
-        prepared = {b.name: b.prepared for b in self._inputs[1]
+        prepared = {b.name: b.prepared for g in self._groups for b in g.benches
                     if isinstance(b.prepared, PreparedNeural)}
         if benchmark not in prepared:
             raise ValueError(f"{benchmark!r} is not a neural benchmark of this sweep; it has "

@@ -55,6 +55,7 @@ class Stimuli(NamedTuple):
     filenames: np.ndarray  # (n,) file names, to match LaMem-style lists
     degrees: float
     digest: str  # sha256 over ids and pixels
+    source: str = ""  # the stimulus set's catalog name or CSV
 
 
 def _read_image(location: str) -> np.ndarray:
@@ -81,7 +82,7 @@ def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
         digest.update(sid.encode())
         digest.update(np.ascontiguousarray(image).tobytes())
     filenames = np.array([Path(str(p).split("::")[-1]).name for p in table["stimulus_path"]])
-    return Stimuli(ids, images, filenames, float(degrees), digest.hexdigest())
+    return Stimuli(ids, images, filenames, float(degrees), digest.hexdigest(), str(csv_path))
 
 
 class BenchmarkData(NamedTuple):
@@ -106,20 +107,3 @@ def load_benchmarks(names, *, assembly_path="", lamem_dir="") -> list[BenchmarkD
                                                             lamem=lamem_dir or None)
         loaded.append(BenchmarkData(name, benchmark, benchmark.prepare(cache)))
     return loaded
-
-
-def benchmark_stimuli(names) -> tuple[str, float] | None:
-    """The (stimulus set, visual degrees) the benchmarks among ``names`` are defined on, when
-    they all name the same one; None when none names any. Benchmarks on different stimulus
-    sets are an error: one sweep extracts one stimulus set."""
-    named = {}
-    for name in names:
-        benchmark = benchmark_registry.load(name)
-        if benchmark.stimulus_set is not None:
-            key = (benchmark.stimulus_set, benchmark.visual_degrees)
-            named.setdefault(key, []).append(name)
-    if len(named) > 1:
-        listed = "; ".join(f"{s} at {d:g}° ({', '.join(n)})" for (s, d), n in named.items())
-        raise ValueError(f"the benchmarks are defined on different stimulus sets: {listed}. "
-                         "Run one sweep per stimulus set, or give --stimuli_csv")
-    return next(iter(named), None)

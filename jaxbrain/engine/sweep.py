@@ -1,10 +1,12 @@
 """The sweep: every layer of every model on every benchmark, resumably, then the report.
 
-Per model (of this shard): resolve it, key every (layer, benchmark) unit by everything its
-score depends on (weights, stimuli, preprocessing, reduction, benchmark definition, data);
-if any unit is missing from the store, extract the layer bank once (through the bank cache)
-and score the missing units, one atomic store part per (model, benchmark); then write the
-model's done-marker.  Whichever shard finds every model done writes the report: tables, layer
+Benchmarks are grouped by the images they are defined on (their stimulus set at their visual
+degrees, or the sweep's ``stimuli_csv`` for all when given). Per model (of this shard) and
+group: key every (layer, benchmark) unit by everything its score depends on (weights,
+stimuli, preprocessing, reduction, benchmark definition, data); if any unit is missing from
+the store, extract the group's layer bank once (through the bank cache, per stimulus set) and
+score the missing units, one atomic store part per (model, benchmark); then write the model's
+done-marker.  Whichever shard finds every model done writes the report: tables, layer
 commitment, model cards, CKA maps between models, figures and ``report.md``/``index.html``.
 A killed sweep re-run with the same settings recomputes nothing finished and duplicates
 nothing; changed settings produce new keys, so stale rows are never reused.
@@ -19,6 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -54,8 +57,9 @@ class SweepSpec:
     models: tuple[str, ...]
     benchmarks: tuple[str, ...]
     output_dir: str
-    stimuli_csv: str
-    stimuli_dir: str
+    # Stimuli for every benchmark (an override; empty: each benchmark's own stimulus set).
+    stimuli_csv: str = ""
+    stimuli_dir: str = ""
     stimulus_degrees: float = 8.0
     assembly: str = ""
     lamem: str = ""
@@ -98,15 +102,23 @@ def _marker_path(spec: SweepSpec, model: str) -> Path:
     return _marker_dir(spec) / f"{report.safe_name(model)}.json"
 
 
-def settings_key(spec: SweepSpec, stimuli: Stimuli, benches: list[BenchmarkData]) -> str:
+class StimulusGroup(NamedTuple):
+    """Benchmarks scored on one set of images (and so on one layer bank per model)."""
+
+    source: str  # the stimulus set's catalog name or CSV
+    stimuli: Stimuli
+    benches: list[BenchmarkData]
+
+
+def settings_key(spec: SweepSpec, groups: list[StimulusGroup]) -> str:
     """What makes two runs the same sweep: models, benchmarks and their data, stimuli and
     reduction (not how the work is split or shown).  Done-markers carry it, so a marker
     left by a sweep with other settings never counts as done for this one."""
     fields = dataclasses.asdict(spec)
     for name in ("shard_index", "num_shards", "resume", "title", "mesh_devices", "output_dir"):
         fields.pop(name)
-    return unit_key(**fields, stimuli=stimuli.digest,
-                    data={b.name: b.digest for b in benches})
+    return unit_key(**fields, stimuli=[g.stimuli.digest for g in groups],
+                    data={b.name: b.digest for g in groups for b in g.benches})
 
 
 def _done(spec: SweepSpec, model: str, settings: str) -> bool:
@@ -156,10 +168,11 @@ def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layers, units, 
 
 
 def _reference_images(spec: SweepSpec, stimuli: Stimuli):
+    """PCA's reference images, shown at the degrees of the stimuli they reduce."""
     if not isinstance(spec.reduction_spec(), PCA):
         return None
     if spec.reference_csv:
-        return load_stimuli(spec.reference_csv, spec.reference_dir, spec.stimulus_degrees)
+        return load_stimuli(spec.reference_csv, spec.reference_dir or None, stimuli.degrees)
     return stimuli
 
 
@@ -172,57 +185,78 @@ def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list
         model, prepared(stimuli.images), stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
         taps=layers, reduction=spec.reduction_spec(), batch_size=spec.batch_size,
         reference_images=None if reference is None else prepared(reference.images),
-        progress=lambda it: progress(it, desc=f"extract {model_ref}", leave=False),
+        progress=lambda it: progress(it, desc=f"extract {model_ref} {stimuli.source}",
+                                     leave=False),
         model_name=model_ref, preprocessing=prep)
 
 
-def sweep_model(spec: SweepSpec, model_ref: str, stimuli: Stimuli, benches,
+def sweep_model(spec: SweepSpec, model_ref: str, groups: list[StimulusGroup],
                 store: ResultsStore, progress: Callable = _quiet, settings: str = "") -> dict:
-    """Score one model's missing units; returns its done-marker."""
+    """Score one model's missing units, one layer bank per stimulus group; returns its
+    done-marker."""
     model = resolve_model(model_ref, spec.zoo_dir or None)
     layers = list(spec.taps) if spec.taps else model.tap_names()
     model_key = weights_hash(model)
-    prep = preprocessing_key(**model_preprocessing(model, stimuli.degrees))
-    units = _units(spec, model_ref, model_key, prep, layers, stimuli, benches)
     done = store.done_keys() if spec.resume else set()
-    start = time.perf_counter()
-    bank = _bank(spec, model, model_ref, stimuli, layers, _reference_images(spec, stimuli),
-                 prep, progress)
-    extract_s = time.perf_counter() - start
     reduction = spec.reduction_spec().describe()
-    start = time.perf_counter()
-    computed = 0
+    mesh = _mesh(spec.mesh_devices)
+    units_all, banks, computed = [], [], 0
+    seconds = {"extraction": 0.0, "scoring": 0.0}
     units_bar = progress(None, desc=f"layers x benchmarks {model_ref}", leave=False,
-                         total=len(units))
-    for bench in progress(benches, desc=f"benchmarks {model_ref}", leave=False):
-        todo = [layer for layer in layers if units[(layer, bench.name)] not in done]
-        if todo:
-            scored = bench.benchmark.score(
-                bench.prepared, {name: bank.layers[name] for name in todo}, stimuli.ids,
-                filenames=stimuli.filenames, mesh=_mesh(spec.mesh_devices))
-            rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
-                                   layers=layers, units=units, reduction=reduction)
-            store.write(rows, neuroids)
-            computed += len(rows)
-        if units_bar is not None:
-            units_bar.update(len(layers))
+                         total=len(layers) * sum(len(g.benches) for g in groups))
+    for group in groups:
+        stimuli = group.stimuli
+        prep = preprocessing_key(**model_preprocessing(model, stimuli.degrees))
+        units = _units(spec, model_ref, model_key, prep, layers, stimuli, group.benches)
+        units_all += units.values()
+        start = time.perf_counter()
+        bank = _bank(spec, model, model_ref, stimuli, layers, _reference_images(spec, stimuli),
+                     prep, progress)
+        seconds["extraction"] += time.perf_counter() - start
+        banks.append({"stimuli": group.source, "degrees": stimuli.degrees,
+                      "bank": bank.meta.get("cache_key", ""),
+                      "bank_dir": bank.meta.get("cache_dir", "")})
+        start = time.perf_counter()
+        for bench in progress(group.benches, desc=f"benchmarks {model_ref}", leave=False):
+            todo = [layer for layer in layers if units[(layer, bench.name)] not in done]
+            if todo:
+                scored = bench.benchmark.score(
+                    bench.prepared, {name: bank.layers[name] for name in todo}, stimuli.ids,
+                    filenames=stimuli.filenames, mesh=mesh)
+                rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
+                                       layers=layers, units=units, reduction=reduction)
+                store.write(rows, neuroids)
+                computed += len(rows)
+            if units_bar is not None:
+                units_bar.update(len(layers))
+        seconds["scoring"] += time.perf_counter() - start
     if units_bar is not None:
         units_bar.close()
+    # "bank": the first stimulus group's, which model-to-model CKA maps and analyses read.
     marker = {"model": model_ref, "settings": settings, "model_key": model_key, "layers": layers,
-              "bank": bank.meta.get("cache_key", ""), "bank_dir": bank.meta.get("cache_dir", ""),
-              "units": sorted(units.values()), "computed": computed,
-              "seconds": {"extraction": extract_s, "scoring": time.perf_counter() - start}}
+              "bank": banks[0]["bank"], "bank_dir": banks[0]["bank_dir"], "banks": banks,
+              "units": sorted(units_all), "computed": computed, "seconds": seconds}
     _marker_dir(spec).mkdir(parents=True, exist_ok=True)
     atomic_write(_marker_path(spec, model_ref), json.dumps(marker, indent=1).encode())
     return marker
 
 
-def prepare_inputs(spec: SweepSpec) -> tuple[Stimuli, list[BenchmarkData]]:
-    """The sweep's stimuli and its benchmarks with their prepared targets (splits,
-    ceilings)."""
-    stimuli = load_stimuli(spec.stimuli_csv, spec.stimuli_dir, spec.stimulus_degrees)
+def prepare_inputs(spec: SweepSpec) -> list[StimulusGroup]:
+    """The sweep's benchmarks with their prepared targets (splits, ceilings), grouped by the
+    stimuli they are scored on, each stimulus set read once."""
     benches = load_benchmarks(spec.benchmarks, assembly_path=spec.assembly, lamem_dir=spec.lamem)
-    return stimuli, benches
+    keys: dict[tuple, list[BenchmarkData]] = {}
+    for bench in benches:
+        if spec.stimuli_csv:
+            key = (spec.stimuli_csv, spec.stimuli_dir, spec.stimulus_degrees)
+        elif bench.benchmark.stimulus_set is not None:
+            key = (bench.benchmark.stimulus_set, "", bench.benchmark.visual_degrees)
+        else:
+            raise ValueError(f"benchmark {bench.name} names no stimuli: give the sweep's "
+                             "stimuli (--stimuli_csv/--stimuli_dir or --data_dir)")
+        keys.setdefault(key, []).append(bench)
+    return [StimulusGroup(csv, load_stimuli(csv, folder or None, degrees), members)
+            for (csv, folder, degrees), members in keys.items()]
 
 
 def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
@@ -232,16 +266,16 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     if len(set(spec.models)) != len(spec.models):
         raise ValueError(f"a model is listed twice: {list(spec.models)}")
     spec.reduction_spec()
-    stimuli, benches = prepare_inputs(spec)
+    groups = prepare_inputs(spec)
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
-    settings = settings_key(spec, stimuli, benches)
-    markers = [sweep_model(spec, ref, stimuli, benches, store, progress, settings)
+    settings = settings_key(spec, groups)
+    markers = [sweep_model(spec, ref, groups, store, progress, settings)
                for ref in progress(mine, desc="models")]
     summary = {"models": mine, "computed": sum(m["computed"] for m in markers),
                "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None}
     if all(_done(spec, m, settings) for m in spec.models):
-        summary["report"] = str(write_sweep_report(spec, benches))
+        summary["report"] = str(write_sweep_report(spec, groups))
     return summary
 
 
@@ -300,10 +334,10 @@ def load_results(spec: SweepSpec) -> tuple[list[dict], pd.DataFrame, set[str]]:
     return markers, rows, store.stale_keys(keys)
 
 
-def write_sweep_report(spec: SweepSpec, benches: list[BenchmarkData]) -> Path:
+def write_sweep_report(spec: SweepSpec, groups: list[StimulusGroup]) -> Path:
     out = Path(spec.output_dir)
     markers, rows, stale = load_results(spec)
-    regions = region_specs(benches)
+    regions = region_specs([b for g in groups for b in g.benches])
     commitments = commitment.commit_layers(rows, regions)
     cards = commitment.model_cards(rows, commitments, regions)
     commitment.write_model_cards(cards, out / "cards")
@@ -312,7 +346,9 @@ def write_sweep_report(spec: SweepSpec, benches: list[BenchmarkData]) -> Path:
     tables.mkdir(parents=True, exist_ok=True)
     for name, frame in (("scores", rows), ("commitments", commitments), ("leaderboard", board)):
         atomic_write(tables / f"{name}.csv", frame.to_csv(index=False).encode())
-    notes = [f"Reduction: {spec.reduction_spec().describe()}; stimuli: {spec.stimuli_csv}."]
+    shown = "; ".join(f"{g.source} at {g.stimuli.degrees:g}° "
+                      f"({', '.join(b.name for b in g.benches)})" for g in groups)
+    notes = [f"Reduction: {spec.reduction_spec().describe()}; stimuli: {shown}."]
     if stale:
         notes.append(f"{len(stale)} stored rows from other settings were ignored (not reused).")
     return report.write_report(

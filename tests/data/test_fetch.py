@@ -499,7 +499,6 @@ def test_sweep_inputs_take_catalog_names(lab, monkeypatch, tmp_path, rng):
 def test_real_benchmarks_name_their_data_and_the_cli_fetches_it(lab, tmp_path, lab_files,
                                                                  monkeypatch, capsys):
     from jaxbrain import benchmarks
-    from jaxbrain.engine.inputs import benchmark_stimuli
 
     it = benchmarks.load("MajajHong2015public.IT-pls")
     assert (it.assembly, it.stimulus_set, it.visual_degrees) == (
@@ -508,10 +507,6 @@ def test_real_benchmarks_name_their_data_and_the_cli_fetches_it(lab, tmp_path, l
     assert (v1.assembly, v1.stimulus_set, v1.visual_degrees) == (
         "FreemanZiemba2013.private", "FreemanZiemba2013.aperture-private", 4.0)
     assert benchmarks.load("Synthetic.IT-pls").assembly is None  # the caller supplies it
-    assert benchmark_stimuli(["MajajHong2015public.IT-pls", "MajajHong2015public.V4-pls",
-                              "Synthetic.memorability"]) == ("hvm-public", 8.0)
-    with pytest.raises(ValueError, match="different stimulus sets: hvm-public at 8°"):
-        benchmark_stimuli(["MajajHong2015public.IT-pls", "FreemanZiemba2013public.V1-pls"])
 
     # The user's copy stands in for Brain-Score's public file; --assembly is then not needed.
     served = {"identifier": "MajajHong2015.public", "kind": "assembly", "replaces": True,
