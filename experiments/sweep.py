@@ -55,8 +55,17 @@ flags.DEFINE_enum("reduction", "random_projection", ["none", "random_projection"
                   "Per-layer reduction of the activations.")
 flags.DEFINE_integer("projection_dims", 1000, "Random projection width.")
 flags.DEFINE_integer("pca_components", 1000, "PCA components (Brain-Score: 1000).")
-flags.DEFINE_string("reference_csv", "", "PCA reference images (stimulus-set CSV).")
-flags.DEFINE_string("reference_dir", "", "PCA reference image folder.")
+flags.DEFINE_string("reference_csv", "", "PCA reference images: a stimulus-set CSV or catalog "
+                    "name (default: each stimulus set itself).")
+flags.DEFINE_string("reference_dir", "", "PCA reference images: the CSV's image folder, or a "
+                    "folder of images on its own.")
+flags.DEFINE_enum("protocol", "all_layers", ["all_layers", "brainscore"],
+                  "all_layers: every layer on every benchmark through --reduction (studies); "
+                  "brainscore: Brain-Score's commitment protocol (candidate layers through "
+                  "LayerPCA(--pca_components) on the selection benchmarks, the best layer "
+                  "per region committed, final benchmarks on its unreduced activations).")
+flags.DEFINE_string("candidates_json", "", "JSON file: model reference -> candidate layers "
+                    "for the brainscore protocol (default: each model's own).")
 flags.DEFINE_integer("batch_size", 32, "Extraction batch size.")
 flags.DEFINE_integer("mesh_devices", 0, "Local devices the layers are sharded over (0: all).")
 flags.DEFINE_bool("cka", True, "Compute model-to-model layer x layer CKA maps.")
@@ -94,6 +103,20 @@ def _build_zoo(models, zoo_dir: str, data_dir: str) -> None:
         build(zoo_dir, arch, data_dir, sorted(objectives), num_steps=400, image_size=32, seed=0)
 
 
+def _candidates(path: str) -> tuple:
+    if not path:
+        return ()
+    try:
+        chosen = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise app.UsageError(f"{path}: cannot read the candidates JSON: {err}") from None
+    if not isinstance(chosen, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(t, str) for t in v)
+            for v in chosen.values()):
+        raise app.UsageError(f"{path}: expected {{\"model reference\": [\"layer\", ...]}}")
+    return tuple((model, tuple(layers)) for model, layers in chosen.items())
+
+
 def spec_from_flags() -> SweepSpec:
     data = Path(FLAGS.data_dir) if FLAGS.data_dir else None
     if data is not None and not (data / "truth.json").exists():
@@ -117,7 +140,8 @@ def spec_from_flags() -> SweepSpec:
         taps=tuple(FLAGS.taps), reduction=FLAGS.reduction, projection_dims=FLAGS.projection_dims,
         pca_components=FLAGS.pca_components, reference_csv=FLAGS.reference_csv,
         reference_dir=FLAGS.reference_dir, batch_size=FLAGS.batch_size,
-        mesh_devices=FLAGS.mesh_devices, cka=FLAGS.cka, shard_index=shard_index,
+        mesh_devices=FLAGS.mesh_devices, cka=FLAGS.cka, protocol=FLAGS.protocol,
+        candidates=_candidates(FLAGS.candidates_json), shard_index=shard_index,
         num_shards=num_shards, resume=FLAGS.resume, title=FLAGS.title)
 
 

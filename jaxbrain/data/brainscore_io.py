@@ -152,3 +152,18 @@ def read_stimulus_set(source, images=None, catalog=None) -> pd.DataFrame:
         )
     table["stimulus_path"] = np.asarray(paths, dtype=object)
     return table
+
+
+def image_folder(folder) -> pd.DataFrame:
+    """Every image under ``folder`` as a stimulus table (``stimulus_id`` = the path relative to
+    the folder, sorted; ``stimulus_path``), for image sets without metadata such as a PCA
+    reference set."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such image folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file()
+                   and p.suffix.lower() in _IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(_IMAGE_EXTENSIONS)})")
+    return pd.DataFrame({"stimulus_id": [str(p.relative_to(folder)) for p in files],
+                         "stimulus_path": np.asarray([str(p) for p in files], dtype=object)})

@@ -84,11 +84,13 @@ def model_cards(
     rows: pd.DataFrame,
     commitments: pd.DataFrame,
     regions: Sequence[RegionSpec],
+    protocol: Mapping | None = None,
 ) -> dict[str, dict]:
     """A JSON-ready card per model (missing numbers are None): per region the committed layer
     and its reported scores, the aggregates, the best layer on each benchmark of a target
     outside the brain regions (rows without a region, e.g. memorability), and the rank of
-    ``neural_vision`` among the models (1 = best, ties share, missing ranks last)."""
+    ``neural_vision`` among the models (1 = best, ties share, missing ranks last).
+    ``protocol``: how layers were committed (recorded in every card)."""
     _check_rows(rows)
     by_unit = {
         (r["model"], r["layer"], r["benchmark"]): r for r in rows.to_dict("records")
@@ -128,6 +130,7 @@ def model_cards(
             "aggregates": {"neural_vision": neural_vision, "per_region": per_region},
             "other": _best_of_targets(ours, warnings),
             "warnings": warnings,
+            "protocol": dict(protocol or {}),
         }
     aggregates = pd.Series({m: c["aggregates"]["neural_vision"] for m, c in cards.items()})
     ranks = aggregates.astype(float).rank(method="min", ascending=False, na_option="bottom")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from jaxbrain import benchmarks as benchmark_registry
 from jaxbrain.benchmarks.base import Benchmark, Prepared
-from jaxbrain.data.brainscore_io import read_stimulus_set
+from jaxbrain.data.brainscore_io import image_folder, read_stimulus_set
 from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
 from jaxbrain.models.hidden import hidden_network
 from jaxbrain.models.taps import TappedModel
@@ -73,8 +73,13 @@ def _read_image(location: str) -> np.ndarray:
 
 
 def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
-    """The stimuli of a CSV and its images, or of a catalog stimulus set (``image_dir`` None)."""
-    table = read_stimulus_set(csv_path, image_dir or None)
+    """The stimuli of a CSV and its images, of a catalog stimulus set (``image_dir`` None), or
+    every image in a folder (``csv_path`` None; ids are the file names, in sorted order)."""
+    if not csv_path:
+        table = image_folder(image_dir)
+        csv_path = image_dir
+    else:
+        table = read_stimulus_set(csv_path, image_dir or None)
     images = [_read_image(str(p)) for p in table["stimulus_path"]]
     ids = table["stimulus_id"].to_numpy(str)
     digest = hashlib.sha256()

@@ -73,10 +73,25 @@ class SweepSpec:
     batch_size: int = 32
     mesh_devices: int = 0  # layers sharded over this many local devices (0: all)
     cka: bool = True
+    # "all_layers": every layer on every benchmark, through ``reduction`` (the studies' mode);
+    # "brainscore": Brain-Score's commitment protocol (docs/design.md §4.14).
+    protocol: str = "all_layers"
+    # per model reference, the candidate layers of the brainscore protocol (default: the
+    # model's own, ``commitment_layers()``)
+    candidates: tuple[tuple[str, tuple[str, ...]], ...] = ()
     shard_index: int = 0
     num_shards: int = 1
     resume: bool = True
     title: str = "jaxbrain sweep"
+
+    def selection_reduction(self):
+        """The reduction layers are scored through: the sweep's, or Brain-Score's LayerPCA
+        for the commitment protocol's selection."""
+        if self.protocol == "brainscore":
+            return PCA(n_components=self.pca_components)
+        if self.protocol != "all_layers":
+            raise ValueError(f"protocol must be all_layers or brainscore; got {self.protocol!r}")
+        return self.reduction_spec()
 
     def reduction_spec(self):
         if self.reduction == "none":
@@ -132,14 +147,15 @@ def _mesh(devices: int) -> Mesh | None:
     return Mesh(np.array(local[:count]), ("layers",)) if count > 1 else None
 
 
-def _units(spec: SweepSpec, model_ref: str, model_key: str, prep: dict, layers: list[str],
-           stimuli: Stimuli, benches: list[BenchmarkData]) -> dict[tuple[str, str], str]:
-    reduction = spec.reduction_spec().key()
+def _units(model_ref: str, model_key: str, prep: dict, plan: dict[str, list[str]],
+           stimuli: Stimuli, benches: list[BenchmarkData], reduction: dict
+           ) -> dict[tuple[str, str], str]:
+    """Unit keys of the (layer, benchmark) pairs ``plan`` (benchmark → layers) asks for."""
     return {(layer, bench.name): unit_key(
         model=model_ref, model_key=model_key, stimuli=stimuli.digest, preprocessing=prep,
         reduction=reduction, layer=layer, benchmark=bench.name,
         definition=bench.benchmark.definition(), data=bench.digest)
-        for layer in layers for bench in benches}
+        for bench in benches for layer in plan[bench.name]}
 
 
 def relative_depths(layers: list[str]) -> dict[str, float]:
@@ -167,78 +183,141 @@ def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layers, units, 
     return rows, (pd.concat(neuroids, ignore_index=True) if neuroids else None)
 
 
-def _reference_images(spec: SweepSpec, stimuli: Stimuli):
-    """PCA's reference images, shown at the degrees of the stimuli they reduce."""
-    if not isinstance(spec.reduction_spec(), PCA):
+def _reference_images(spec: SweepSpec, stimuli: Stimuli, reduction):
+    """PCA's reference images (the stimuli themselves unless the sweep names a set), shown at
+    the degrees of the stimuli they reduce."""
+    if not isinstance(reduction, PCA):
         return None
-    if spec.reference_csv:
-        return load_stimuli(spec.reference_csv, spec.reference_dir or None, stimuli.degrees)
-    return stimuli
+    reference = stimuli
+    if spec.reference_csv or spec.reference_dir:
+        reference = load_stimuli(spec.reference_csv or None, spec.reference_dir or None,
+                                 stimuli.degrees)
+    if spec.protocol == "brainscore":  # Brain-Score asks for as many images as components
+        reference = reference._replace(images=reference.images[:reduction.n_components])
+    return reference
 
 
 def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
-          reference, prep: dict, progress: Callable):
+          reduction, prep: dict, progress: Callable):
     def prepared(images):
         return prepare_images(images, **model_preprocessing(model, stimuli.degrees))
 
+    reference = _reference_images(spec, stimuli, reduction)
+
     return extract_cached(
         model, prepared(stimuli.images), stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
-        taps=layers, reduction=spec.reduction_spec(), batch_size=spec.batch_size,
+        taps=layers, reduction=reduction, batch_size=spec.batch_size,
         reference_images=None if reference is None else prepared(reference.images),
         progress=lambda it: progress(it, desc=f"extract {model_ref} {stimuli.source}",
                                      leave=False),
         model_name=model_ref, preprocessing=prep)
 
 
+class _Phase(NamedTuple):
+    """Benchmarks of one stimulus group scored on some layers through one reduction."""
+
+    group: StimulusGroup
+    benches: list[BenchmarkData]
+    plan: dict[str, list[str]]  # benchmark → the layers to score on it
+    reduction: object
+
+
+def _run_phase(spec: SweepSpec, phase: _Phase, model, model_ref: str, model_key: str,
+               candidates: list[str], store: ResultsStore, done: set, progress: Callable,
+               record: dict) -> None:
+    """Score the phase's missing units (one layer bank, cached) into the store."""
+    stimuli = phase.group.stimuli
+    prep = preprocessing_key(**model_preprocessing(model, stimuli.degrees))
+    units = _units(model_ref, model_key, prep, phase.plan, stimuli, phase.benches,
+                   phase.reduction.key())
+    record["units"] += units.values()
+    taps = [layer for layer in candidates if any(layer in v for v in phase.plan.values())]
+    if not taps:
+        return
+    start = time.perf_counter()
+    bank = _bank(spec, model, model_ref, stimuli, taps, phase.reduction, prep, progress)
+    record["seconds"]["extraction"] += time.perf_counter() - start
+    record["banks"].append({"stimuli": phase.group.source, "degrees": stimuli.degrees,
+                            "reduction": phase.reduction.key(),
+                            "bank": bank.meta.get("cache_key", ""),
+                            "bank_dir": bank.meta.get("cache_dir", "")})
+    start = time.perf_counter()
+    mesh, described = _mesh(spec.mesh_devices), phase.reduction.describe()
+    for bench in progress(phase.benches, desc=f"benchmarks {model_ref}", leave=False):
+        todo = [layer for layer in phase.plan[bench.name] if units[(layer, bench.name)] not in done]
+        if todo:
+            scored = bench.benchmark.score(
+                bench.prepared, {name: bank.layers[name] for name in todo}, stimuli.ids,
+                filenames=stimuli.filenames, mesh=mesh)
+            rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
+                                   layers=candidates, units=units, reduction=described)
+            store.write(rows, neuroids)
+            record["computed"] += len(rows)
+    record["seconds"]["scoring"] += time.perf_counter() - start
+
+
+def _candidates(spec: SweepSpec, model_ref: str, model) -> list[str]:
+    if spec.taps:
+        return list(spec.taps)
+    chosen = dict(spec.candidates).get(model_ref)
+    if chosen:
+        return list(chosen)
+    return model.commitment_layers() if spec.protocol == "brainscore" else model.tap_names()
+
+
 def sweep_model(spec: SweepSpec, model_ref: str, groups: list[StimulusGroup],
                 store: ResultsStore, progress: Callable = _quiet, settings: str = "") -> dict:
-    """Score one model's missing units, one layer bank per stimulus group; returns its
-    done-marker."""
+    """Score one model's missing units; returns its done-marker.
+
+    ``all_layers``: every candidate layer on every benchmark, one layer bank per stimulus
+    group. ``brainscore``: the candidates on the selection (and report-only) benchmarks
+    through LayerPCA, a layer committed per region, then each final benchmark on its region's
+    committed layer, unreduced."""
     model = resolve_model(model_ref, spec.zoo_dir or None)
-    layers = list(spec.taps) if spec.taps else model.tap_names()
+    candidates = _candidates(spec, model_ref, model)
     model_key = weights_hash(model)
     done = store.done_keys() if spec.resume else set()
-    reduction = spec.reduction_spec().describe()
-    mesh = _mesh(spec.mesh_devices)
-    units_all, banks, computed = [], [], 0
-    seconds = {"extraction": 0.0, "scoring": 0.0}
-    units_bar = progress(None, desc=f"layers x benchmarks {model_ref}", leave=False,
-                         total=len(layers) * sum(len(g.benches) for g in groups))
-    for group in groups:
-        stimuli = group.stimuli
-        prep = preprocessing_key(**model_preprocessing(model, stimuli.degrees))
-        units = _units(spec, model_ref, model_key, prep, layers, stimuli, group.benches)
-        units_all += units.values()
-        start = time.perf_counter()
-        bank = _bank(spec, model, model_ref, stimuli, layers, _reference_images(spec, stimuli),
-                     prep, progress)
-        seconds["extraction"] += time.perf_counter() - start
-        banks.append({"stimuli": group.source, "degrees": stimuli.degrees,
-                      "bank": bank.meta.get("cache_key", ""),
-                      "bank_dir": bank.meta.get("cache_dir", "")})
-        start = time.perf_counter()
-        for bench in progress(group.benches, desc=f"benchmarks {model_ref}", leave=False):
-            todo = [layer for layer in layers if units[(layer, bench.name)] not in done]
-            if todo:
-                scored = bench.benchmark.score(
-                    bench.prepared, {name: bank.layers[name] for name in todo}, stimuli.ids,
-                    filenames=stimuli.filenames, mesh=mesh)
-                rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
-                                       layers=layers, units=units, reduction=reduction)
-                store.write(rows, neuroids)
-                computed += len(rows)
-            if units_bar is not None:
-                units_bar.update(len(layers))
-        seconds["scoring"] += time.perf_counter() - start
-    if units_bar is not None:
-        units_bar.close()
-    # "bank": the first stimulus group's, which model-to-model CKA maps and analyses read.
-    marker = {"model": model_ref, "settings": settings, "model_key": model_key, "layers": layers,
-              "bank": banks[0]["bank"], "bank_dir": banks[0]["bank_dir"], "banks": banks,
-              "units": sorted(units_all), "computed": computed, "seconds": seconds}
+    record = {"units": [], "banks": [], "computed": 0,
+              "seconds": {"extraction": 0.0, "scoring": 0.0}}
+
+    def run(phases: list[_Phase]) -> None:
+        for phase in phases:
+            _run_phase(spec, phase, model, model_ref, model_key, candidates, store, done,
+                       progress, record)
+
+    if spec.protocol == "all_layers":
+        run([_Phase(g, g.benches, {b.name: candidates for b in g.benches},
+                    spec.selection_reduction()) for g in groups])
+    else:
+        selecting = [_Phase(g, members, {b.name: candidates for b in members},
+                            spec.selection_reduction())
+                     for g in groups
+                     if (members := [b for b in g.benches if b.benchmark.role != "final"])]
+        run(selecting)
+        committed = _committed(store, record["units"], groups)
+        reported = {name for region in region_specs([b for g in groups for b in g.benches])
+                    if region.region in committed for name in region.reported}
+        run([_Phase(g, members, {b.name: [committed[b.benchmark.region]] for b in members},
+                    NoReduction())
+             for g in groups
+             if (members := [b for b in g.benches if b.name in reported])])
+    # "bank": the first bank's, which model-to-model CKA maps and analyses read.
+    first = record["banks"][0] if record["banks"] else {"bank": "", "bank_dir": ""}
+    marker = {"model": model_ref, "settings": settings, "model_key": model_key,
+              "layers": candidates, "bank": first["bank"], "bank_dir": first["bank_dir"],
+              **record, "units": sorted(record["units"])}
     _marker_dir(spec).mkdir(parents=True, exist_ok=True)
     atomic_write(_marker_path(spec, model_ref), json.dumps(marker, indent=1).encode())
     return marker
+
+
+def _committed(store: ResultsStore, keys: list[str], groups: list[StimulusGroup]
+               ) -> dict[str, str]:
+    """Region → the layer committed on its selection benchmark, from the stored rows."""
+    rows = store.rows(sorted(keys))
+    regions = region_specs([b for g in groups for b in g.benches])
+    commitments = commitment.commit_layers(rows, regions)
+    return dict(zip(commitments["region"], commitments["committed_layer"], strict=True))
 
 
 def prepare_inputs(spec: SweepSpec) -> list[StimulusGroup]:
@@ -266,7 +345,17 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     if len(set(spec.models)) != len(spec.models):
         raise ValueError(f"a model is listed twice: {list(spec.models)}")
     spec.reduction_spec()
+    spec.selection_reduction()
     groups = prepare_inputs(spec)
+    if spec.protocol == "brainscore":
+        benches = [b for g in groups for b in g.benches]
+        selected = {b.benchmark.region for b in benches if b.benchmark.role == "selection"}
+        orphans = [b.name for b in benches if b.benchmark.role == "final"
+                   and b.benchmark.region not in selected]
+        if orphans:
+            raise ValueError(f"the brainscore protocol commits a region's layer on its "
+                             f"selection benchmark; add one for {', '.join(orphans)} (e.g. "
+                             "the public benchmark of the region)")
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
     settings = settings_key(spec, groups)
@@ -334,12 +423,40 @@ def load_results(spec: SweepSpec) -> tuple[list[dict], pd.DataFrame, set[str]]:
     return markers, rows, store.stale_keys(keys)
 
 
+def _protocol(spec: SweepSpec) -> dict:
+    """How the sweep commits layers, for the cards and the report."""
+    if spec.protocol == "all_layers":
+        return {"name": "all_layers", "reduction": spec.reduction_spec().key(),
+                "description": "every layer scored on every benchmark through "
+                               f"{spec.reduction_spec().describe()}; per region the best "
+                               "layer on its selection benchmark"}
+    reference = spec.reference_csv or spec.reference_dir or "each stimulus set itself"
+    return {"name": "brainscore", "pca_components": spec.pca_components,
+            "reference_images": reference,
+            "description": "Brain-Score's protocol: the model's candidate layers scored on "
+                           f"each region's selection benchmark after LayerPCA("
+                           f"{spec.pca_components}) fitted on {reference}, the best committed, "
+                           "final benchmarks scored on its unreduced activations"}
+
+
+def _phase_rows(spec: SweepSpec, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows layers are committed on and plotted from, rows the cards report). In the
+    brainscore protocol the regions' final scores are the unreduced rows of the committed
+    layers; everything else (the selection curves, targets outside the regions) is scored
+    through LayerPCA."""
+    if spec.protocol == "all_layers":
+        return rows, rows
+    unreduced = rows["reduction"] == NoReduction().describe()
+    return rows[~unreduced], rows[unreduced | commitment.is_target(rows)]
+
+
 def write_sweep_report(spec: SweepSpec, groups: list[StimulusGroup]) -> Path:
     out = Path(spec.output_dir)
     markers, rows, stale = load_results(spec)
     regions = region_specs([b for g in groups for b in g.benches])
-    commitments = commitment.commit_layers(rows, regions)
-    cards = commitment.model_cards(rows, commitments, regions)
+    selection_rows, final_rows = _phase_rows(spec, rows)
+    commitments = commitment.commit_layers(selection_rows, regions)
+    cards = commitment.model_cards(final_rows, commitments, regions, protocol=_protocol(spec))
     commitment.write_model_cards(cards, out / "cards")
     board = commitment.leaderboard(cards)
     tables = out / "tables"
@@ -348,10 +465,11 @@ def write_sweep_report(spec: SweepSpec, groups: list[StimulusGroup]) -> Path:
         atomic_write(tables / f"{name}.csv", frame.to_csv(index=False).encode())
     shown = "; ".join(f"{g.source} at {g.stimuli.degrees:g}° "
                       f"({', '.join(b.name for b in g.benches)})" for g in groups)
-    notes = [f"Reduction: {spec.reduction_spec().describe()}; stimuli: {shown}."]
+    protocol = _protocol(spec)
+    notes = [f"Layer commitment: {protocol['description']}; stimuli: {shown}."]
     if stale:
         notes.append(f"{len(stale)} stored rows from other settings were ignored (not reused).")
     return report.write_report(
-        out, rows=rows, commitments=commitments, leaderboard=board,
+        out, rows=selection_rows, commitments=commitments, leaderboard=board,
         cka_maps=_cka_maps(spec, markers) if spec.cka else {}, title=spec.title,
         model_cards_md={m: commitment.card_markdown(c) for m, c in cards.items()}, notes=notes)

@@ -32,6 +32,9 @@ class AlexNet(TappedModel):
     """torchvision ``alexnet`` (the single-tower "one weird trick" variant)."""
 
     penultimate_tap = "classifier.5"
+    # Brain-Score's AlexNet plugin: each pooling stage, the conv ReLUs, the fc ReLUs
+    commitment_taps = ("features.2", "features.5", "features.7", "features.9", "features.12",
+                   "classifier.2", "classifier.5")
 
     def __init__(self, *, num_classes: int = 1000, heads: Sequence[str] = ("classification",),
                  channels: Sequence[int] = (64, 192, 384, 256, 256), fc_width: int = 4096,
@@ -75,6 +78,7 @@ class AlexNetCaffe(TappedModel):
 
     input_size = 227
     penultimate_tap = "relu7"
+    commitment_taps = ("pool1", "pool2", "relu3", "relu4", "pool5", "relu6", "relu7")
 
     def __init__(self, *, num_classes: int = 1000, heads: Sequence[str] = ("classification",),
                  channels: Sequence[int] = (96, 256, 384, 384, 256), fc_width: int = 4096,

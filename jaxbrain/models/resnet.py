@@ -4,6 +4,7 @@ plus each block's and stage's output (``layer3.5``, ``layer3``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import jax
@@ -110,6 +111,11 @@ class ResNet(TappedModel):
                    if "classification" in self.heads else None)
         self.memorability = (MemorabilityHead(channels, rngs) if "memorability" in self.heads
                              else None)
+
+    def commitment_layers(self) -> list[str]:
+        """conv1, every block's output, avgpool (Brain-Score's ResNet plugins)."""
+        blocks = [t for t in self.tap_names() if re.fullmatch(r"layer\d\.\d+", t)]
+        return ["conv1", *blocks, "avgpool"]
 
     def _forward(self, x, rec: Taps) -> dict:
         x = rec("conv1", self.conv1(x))

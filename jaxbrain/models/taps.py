@@ -59,6 +59,8 @@ class TappedModel(nnx.Module):
     heads: tuple[str, ...] = ()
     # the features the output heads read (the "penultimate layer" studies compare)
     penultimate_tap: str = ""
+    # Brain-Score's candidate layers for layer commitment (empty: see commitment_layers)
+    commitment_taps: tuple[str, ...] = ()
     # what the network expects of its input (docs/design.md §4 "Images"): ImageNet statistics on the
     # [0, 1] pixel scale, and a visual field of 8 degrees
     pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -101,3 +103,9 @@ class TappedModel(nnx.Module):
     def tap_names(self) -> list[str]:
         """Every valid tap name, in forward order."""
         return list(self.tap_shapes())
+
+    def commitment_layers(self) -> list[str]:
+        """The candidate layers Brain-Score's layer commitment chooses among for this
+        architecture (its model plugins' convention: block outputs, not every ReLU); default:
+        every tap."""
+        return list(self.commitment_taps) or self.tap_names()

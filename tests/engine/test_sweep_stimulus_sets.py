@@ -43,19 +43,30 @@ def _file(path: Path) -> dict:
     return {"path": str(path), "checksum": _sha1(path)}
 
 
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory) -> Path:
-    """Brain-Score-layout stand-ins: the suite's first 20 images of each object are the public
-    sets, the last 20 the private ones; HvM-like sets carry V4/IT, texture-like ones V1/V2
-    (stratified by ``texture_type``)."""
-    root = tmp_path_factory.mktemp("brainscore_like")
+def write_standins(root: Path, per_object: int = 20, private: bool = True,
+                   n_classes: int | None = None) -> dict[str, tuple[str, dict[str, Path]]]:
+    """Brain-Score-layout stand-ins written from the synthetic suite: per catalog identifier,
+    its kind and files by role. The first ``per_object`` images of each object are the public
+    sets, the next ``per_object`` the private ones; HvM-like sets carry V4/IT, texture-like
+    ones V1/V2 (stratified by ``texture_type``). ``n_classes``: objects merged into that many
+    stratification classes (small sets still split)."""
     suite = root / "suite"
     write_suite(suite)
     table = pd.read_csv(suite / "stimuli" / "stimuli.csv")
     position = table.groupby("object_name").cumcount()
     recordings = read_assembly(suite / "neural.nc")
-    entries = []
-    for access, rows in (("public", position < 20), ("private", position >= 20)):
+    if n_classes is not None:
+        def merged(names):
+            return np.array([f"class{int(n.removeprefix('object')) % n_classes}" for n in names])
+
+        table["object_name"] = merged(table["object_name"])
+        recordings = recordings.assign_coords(
+            object_name=("presentation", merged(recordings["object_name"].values)))
+    parts = [("public", position < per_object)]
+    if private:
+        parts.append(("private", (position >= per_object) & (position < 2 * per_object)))
+    written = {}
+    for access, rows in parts:
         subset = table[rows]
         for kind, regions, stimulus_set, assembly in (
                 ("hvm", ("V4", "IT"), f"hvm-{access}", f"MajajHong2015.{access}"),
@@ -73,14 +84,19 @@ def catalog(tmp_path_factory) -> Path:
             part = recordings.isel(presentation=keep, neuroid=region)
             part = part.assign_coords(texture_type=("presentation", part["object_name"].values))
             write_assembly(part, folder / "assembly.nc")
-            entries += [
-                {"identifier": stimulus_set, "kind": "stimulus_set", "replaces": True,
-                 "files": {"csv": _file(folder / "stimuli.csv"),
-                           "images": {**_file(folder / "images.zip"), "members": len(subset)}}},
-                {"identifier": assembly, "kind": "assembly", "replaces": True,
-                 "stimulus_set": stimulus_set,
-                 "files": {"assembly": _file(folder / "assembly.nc")}},
-            ]
+            written[stimulus_set] = ("stimulus_set", {"csv": folder / "stimuli.csv",
+                                                      "images": folder / "images.zip"})
+            written[assembly] = ("assembly", {"assembly": folder / "assembly.nc"})
+    return written
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Path:
+    """The stand-ins as local copies replacing the built-in entries."""
+    root = tmp_path_factory.mktemp("brainscore_like")
+    entries = [{"identifier": name, "kind": kind, "replaces": True,
+                "files": {role: _file(path) for role, path in files.items()}}
+               for name, (kind, files) in write_standins(root).items()]
     path = root / "catalog.json"
     path.write_text(json.dumps({"format": "jaxbrain-catalog/1", "entries": entries}))
     return path
@@ -124,6 +140,64 @@ def test_one_sweep_scores_each_benchmark_on_its_own_stimuli_and_commits(catalog,
     again = run_sweep(spec)
     assert again["computed"] == 0
     pd.testing.assert_frame_equal(_scores(out), rows)
+
+
+def test_brainscore_protocol_commits_on_pca_selection_and_scores_finals_unreduced(
+        catalog, tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXBRAIN_CATALOG", str(catalog))
+    out = tmp_path / "protocol"
+    spec = SweepSpec(models=MODELS, benchmarks=BENCHMARKS, output_dir=str(out),
+                     protocol="brainscore", pca_components=50, batch_size=64, cka=False)
+    run_sweep(spec)
+    rows = _scores(out)
+    alexnet = ["features.2", "features.5", "features.7", "features.9", "features.12",
+               "classifier.2", "classifier.5"]
+    for model, candidates in (("synthetic_hidden", ["block1", "block2", "block3", "block4"]),
+                              ("alexnet_tiny", alexnet)):
+        ours = rows[rows["model"] == model]
+        card = json.loads((out / "cards" / f"{model}.json").read_text())
+        assert card["protocol"]["name"] == "brainscore"
+        committed = {r["region"]: r["committed_layer"] for r in card["regions"]}
+        assert set(committed) == {"V1", "V2", "V4", "IT"}
+        for region, layer in committed.items():
+            selection = ours[ours["benchmark"].str.contains(f"public.{region}-")]
+            assert sorted(selection["layer"]) == sorted(candidates)  # every candidate
+            assert selection["reduction"].str.contains('"method":"pca"', regex=False).all()
+            final = ours[ours["benchmark"].str.fullmatch(f"[A-Za-z0-9]+2013.{region}-pls|"
+                                                         f"MajajHong2015.{region}-pls")]
+            assert list(final["layer"]) == [layer]  # only the committed layer, unreduced
+            assert final["reduction"].str.contains('"method":"none"', regex=False).all()
+            region_card = next(r for r in card["regions"] if r["region"] == region)
+            assert region_card["benchmarks"][0]["ceiled"] == pytest.approx(
+                float(final["ceiled"].iloc[0]))
+        if model == "synthetic_hidden":
+            assert (committed["V4"], committed["IT"]) == ("block3", "block4")
+    assert "LayerPCA(50) fitted on each stimulus set itself" in (out / "report.md").read_text()
+    assert run_sweep(spec)["computed"] == 0  # resumes: the same commitments, nothing redone
+
+    with pytest.raises(ValueError, match="add one for MajajHong2015.IT-pls"):
+        run_sweep(SweepSpec(models=MODELS, benchmarks=("MajajHong2015.IT-pls",),
+                            output_dir=str(tmp_path / "orphan"), protocol="brainscore"))
+
+
+def test_brainscore_protocol_on_public_data_alone_reports_the_selection_unreduced(
+        catalog, tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXBRAIN_CATALOG", str(catalog))
+    out = tmp_path / "public"
+    run_sweep(SweepSpec(models=("synthetic_hidden",), benchmarks=BENCHMARKS[:4],
+                        output_dir=str(out), protocol="brainscore", pca_components=50,
+                        cka=False))
+    rows = _scores(out)
+    card = json.loads((out / "cards" / "synthetic_hidden.json").read_text())
+    for region in card["regions"]:
+        (score,) = region["benchmarks"]
+        assert score["benchmark"] == region["selection_benchmark"]
+        unreduced = rows[(rows["benchmark"] == score["benchmark"])
+                         & rows["reduction"].str.contains('"method":"none"', regex=False)]
+        assert list(unreduced["layer"]) == [region["committed_layer"]]
+        assert score["ceiled"] == pytest.approx(float(unreduced["ceiled"].iloc[0]))
+    commitments = pd.read_csv(out / "tables" / "commitments.csv")
+    assert len(commitments) == 4  # one per region, chosen on the PCA rows
 
 
 def test_benchmark_without_stimuli_needs_the_sweeps(catalog, tmp_path, monkeypatch):
