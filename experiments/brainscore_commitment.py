@@ -33,6 +33,14 @@ ImageNet mean/std): V1 <- layer1, V2 <- layer2, V4 <- layer3, IT <- layer4 (a ra
 mix pooled over a Gaussian receptive field), z-scored, plus trial noise (and per-bin noise for
 FreemanZiemba).
 
+``compare`` (jaxbrain's venv) runs jaxbrain's sweep in the same protocol on the same files
+(a user catalog names the fixture's files in place of Brain-Score's, by the same identifiers;
+``resnet18=DIR/resnet18.pth`` with the same candidate layers; LayerPCA(1000) on
+``DIR/reference``) and prints, per region, the committed layers and the differences of every
+selection score and of the final raw, ceiling and ceiled scores (``DIR/comparison.json``):
+
+    .venv/bin/python -m experiments.brainscore_commitment compare DIR
+
 ``brainscore`` runs Brain-Score's own objects end to end — the registered benchmarks
 (``FreemanZiemba2013public.V1-pls`` … ``MajajHong2015.IT-pls``) on these local files, a
 ``PytorchWrapper`` of torchvision's resnet18 with the fixture weights, ``ModelCommitment`` with
@@ -641,6 +649,93 @@ def _notes() -> dict:
     }
 
 
+# Brain-Score's registry names of the fixture's files (jaxbrain's catalog identifiers).
+_FILES = {
+    "MajajHong2015.public": ("assembly", "dicarlo.MajajHong2015.public"),
+    "MajajHong2015.private": ("assembly", "dicarlo.MajajHong2015.private"),
+    "FreemanZiemba2013.public": ("assembly", "movshon.FreemanZiemba2013.public"),
+    "FreemanZiemba2013.private": ("assembly", "movshon.FreemanZiemba2013.private"),
+    "hvm-public": ("stimulus_set", "hvm-public"),
+    "hvm-private": ("stimulus_set", "hvm-private"),
+    "FreemanZiemba2013.aperture-public": ("stimulus_set", "FreemanZiemba2013.aperture-public"),
+    "FreemanZiemba2013.aperture-private": ("stimulus_set",
+                                           "FreemanZiemba2013.aperture-private"),
+}
+_BENCHMARKS = {"V1": ("FreemanZiemba2013public.V1-pls", "FreemanZiemba2013.V1-pls"),
+               "V2": ("FreemanZiemba2013public.V2-pls", "FreemanZiemba2013.V2-pls"),
+               "V4": ("MajajHong2015public.V4-pls", "MajajHong2015.V4-pls"),
+               "IT": ("MajajHong2015public.IT-pls", "MajajHong2015.IT-pls")}
+
+
+def _local_catalog(folder: Path) -> Path:
+    """A user catalog that replaces the built-in entries by the fixture's files."""
+    def local(path: Path) -> dict:
+        return {"path": str(path), "checksum": "sha1:" + hashlib.sha1(path.read_bytes())
+                .hexdigest()}
+
+    entries = []
+    for name, (kind, identifier) in _FILES.items():
+        if kind == "assembly":
+            files = {"assembly": local(folder / "data" / s3_file_name(identifier, "nc"))}
+        else:
+            files = {role: local(folder / "data" / s3_file_name(identifier, suffix))
+                     for role, suffix in (("csv", "csv"), ("images", "zip"))}
+        entries.append({"identifier": name, "kind": kind, "replaces": True, "files": files})
+    path = folder / "jaxbrain_catalog.json"
+    path.write_text(json.dumps({"format": "jaxbrain-catalog/1", "entries": entries}))
+    return path
+
+
+def compare(folder: Path) -> None:
+    """jaxbrain's protocol on the fixture, against ``brainscore_commitment.json``."""
+    import pandas as pd
+
+    theirs = json.loads((folder / "brainscore_commitment.json").read_text())
+    os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
+    from jaxbrain.engine.store import ResultsStore
+    from jaxbrain.engine.sweep import SweepSpec, run_sweep
+
+    model = f"resnet18={folder / 'resnet18.pth'}"
+    regions = [r for r in _BENCHMARKS if r in theirs["regions"]]
+    spec = SweepSpec(models=(model,), output_dir=str(folder / "jaxbrain"),
+                     benchmarks=tuple(b for r in regions for b in _BENCHMARKS[r]),
+                     protocol="brainscore", pca_components=N_REFERENCE,
+                     reference_dir=str(folder / "reference"),
+                     candidates=((model, tuple(CANDIDATE_LAYERS)),), cka=False)
+    start = time.perf_counter()
+    run_sweep(spec)
+    seconds = time.perf_counter() - start
+    rows = ResultsStore(Path(spec.output_dir) / "results").rows()
+    pca = rows["reduction"].str.contains('"method":"pca"', regex=False)
+    report = {"seconds": seconds, "regions": {}}
+    for region in regions:
+        selection, final = _BENCHMARKS[region]
+        ref = theirs["regions"][region]
+        chosen = rows[pca & (rows["benchmark"] == selection)].set_index("layer")
+        ours_final = rows[~pca & (rows["benchmark"] == final)].iloc[0]
+        differences = {layer: float(chosen.loc[layer, "ceiled"]) - value
+                       for layer, value in ref["selection_scores_ceiled"].items()}
+        entry = {
+            "committed": {"jaxbrain": str(ours_final["layer"]),
+                          "brainscore": ref["committed_layer"]},
+            "selection_ceiled_difference": differences,
+            "final": {key: {"jaxbrain": float(ours_final[key]),
+                            "brainscore": float(ref["final"][key]),
+                            "difference": float(ours_final[key]) - float(ref["final"][key])}
+                      for key in ("raw", "error", "ceiling", "ceiled")},
+        }
+        report["regions"][region] = entry
+        worst = max(abs(v) for v in differences.values())
+        print(f"{region}: committed {entry['committed']['jaxbrain']} (Brain-Score "
+              f"{entry['committed']['brainscore']}); selection |diff| max {worst:.1e}; final "
+              + ", ".join(f"{k} {v['jaxbrain']:.6f} vs {v['brainscore']:.6f}"
+                          for k, v in entry["final"].items()))
+    report["brainscore_seconds"] = theirs.get("timings")
+    (folder / "comparison.json").write_text(json.dumps(report, indent=1))
+    print(f"jaxbrain: {seconds:.0f} s for {len(regions)} regions; table: "
+          f"{folder / 'comparison.json'}; rows: {len(pd.unique(rows['unit_key']))}")
+
+
 if __name__ == "__main__":
     step, target = sys.argv[1:3]
-    {"make": make, "brainscore": brainscore}[step](Path(target))
+    {"make": make, "brainscore": brainscore, "compare": compare}[step](Path(target))

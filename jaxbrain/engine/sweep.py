@@ -183,31 +183,29 @@ def _rows(scored, bench: BenchmarkData, *, model_ref, model_key, layers, units, 
     return rows, (pd.concat(neuroids, ignore_index=True) if neuroids else None)
 
 
-def _reference_images(spec: SweepSpec, stimuli: Stimuli, reduction):
-    """PCA's reference images (the stimuli themselves unless the sweep names a set), shown at
-    the degrees of the stimuli they reduce."""
+def _reference_images(spec: SweepSpec, model, stimuli: Stimuli, reduction) -> np.ndarray | None:
+    """PCA's reference images as model input: the stimuli themselves (placed as they are), or
+    the set the sweep names, which is an image source rather than stimuli shown at some
+    visual angle, so it is resized to the model's input without placement (as Brain-Score's
+    LayerPCA does); the brainscore protocol takes as many images as components."""
     if not isinstance(reduction, PCA):
         return None
-    reference = stimuli
+    images, degrees = stimuli.images, stimuli.degrees
     if spec.reference_csv or spec.reference_dir:
-        reference = load_stimuli(spec.reference_csv or None, spec.reference_dir or None,
-                                 stimuli.degrees)
-    if spec.protocol == "brainscore":  # Brain-Score asks for as many images as components
-        reference = reference._replace(images=reference.images[:reduction.n_components])
-    return reference
+        images = load_stimuli(spec.reference_csv or None, spec.reference_dir or None).images
+        degrees = model.visual_degrees
+    if spec.protocol == "brainscore":
+        images = images[:reduction.n_components]
+    return prepare_images(images, **model_preprocessing(model, degrees))
 
 
 def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
           reduction, prep: dict, progress: Callable):
-    def prepared(images):
-        return prepare_images(images, **model_preprocessing(model, stimuli.degrees))
-
-    reference = _reference_images(spec, stimuli, reduction)
-
+    images = prepare_images(stimuli.images, **model_preprocessing(model, stimuli.degrees))
     return extract_cached(
-        model, prepared(stimuli.images), stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
+        model, images, stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
         taps=layers, reduction=reduction, batch_size=spec.batch_size,
-        reference_images=None if reference is None else prepared(reference.images),
+        reference_images=_reference_images(spec, model, stimuli, reduction),
         progress=lambda it: progress(it, desc=f"extract {model_ref} {stimuli.source}",
                                      leave=False),
         model_name=model_ref, preprocessing=prep)
