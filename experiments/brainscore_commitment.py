@@ -7,7 +7,7 @@ virtual environment and is never imported by jaxbrain):
     python3 -m venv /tmp/bsenv && BS_INSTALL_DEPENDENCIES=no /tmp/bsenv/bin/pip install \\
         torch==2.13.0 torchvision==0.28.0 brainscore-vision                # once
     BS_INSTALL_DEPENDENCIES=no RESULTCACHING_DISABLE=1 \\
-        /tmp/bsenv/bin/python experiments/brainscore_commitment.py brainscore DIR
+        /tmp/bsenv/bin/python experiments/brainscore_commitment.py brainscore DIR [V1 V2 V4 IT]
 
 ``make`` writes, under DIR:
 
@@ -21,8 +21,8 @@ virtual environment and is never imported by jaxbrain):
   that Brain-Score's ``LayerPCA`` fits its PCA on;
 * ``data/`` — the files exactly as Brain-Score's S3 names them (``assy_<identifier>.nc``,
   ``stimulus_<identifier>.csv|.zip``; see DESIGN.md §7):
-  ``dicarlo.MajajHong2015.{public,private}`` with ``hvm-{public,private}`` (256 images of 16
-  objects in 4 categories, 128 public / 128 private, 256 px at 8°; V4 and IT sites, one
+  ``dicarlo.MajajHong2015.{public,private}`` with ``hvm-{public,private}`` (320 images of 16
+  objects in 4 categories, 160 public / 160 private, 256 px at 8°; V4 and IT sites, one
   70-170 ms bin, 6 repetitions) and ``movshon.FreemanZiemba2013.{public,private}`` with
   ``FreemanZiemba2013.aperture-{public,private}`` (90 + 90 grey-scale 320 px texture/noise images
   of 9 families, at 4°; V1 and V2 sites, 1 ms bins from 40 to 220 ms, 6 repetitions).
@@ -61,6 +61,8 @@ CANDIDATE_LAYERS = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
 MODEL_DEGREES = 8
 IMAGE_SIZE = 224
 N_REFERENCE = 1000  # Brain-Score's LayerPCA uses exactly n_components (1000) reference images
+# 16 objects x 10 images per access: MajajHong2015's 10% test split (16) needs one per object
+HVM_PER_OBJECT = 10
 N_RECALIBRATE = 256
 REPETITIONS = 6
 # region: (source layer, data set, number of sites, Gaussian RF sigma in feature-map units)
@@ -355,8 +357,9 @@ def make(folder: Path) -> None:
     for access, variation in (("public", 3), ("private", 6)):
         rows, images = [], []
         for o, obj in enumerate(objects):
-            for k in range(8):
-                index = o * 16 + k + (8 if access == "private" else 0)
+            for k in range(HVM_PER_OBJECT):
+                index = o * 2 * HVM_PER_OBJECT + k + (HVM_PER_OBJECT if access == "private"
+                                                      else 0)
                 sid = _stimulus_id("hvm", index)
                 rows.append({"stimulus_id": sid, "filename": f"{sid}.png",
                              "object_name": f"obj{o:02d}", "category_name": categories[o // 4],
@@ -462,7 +465,7 @@ def make(folder: Path) -> None:
 
 
 # -------------------------------------------------------------------------------- Brain-Score
-def brainscore(folder: Path) -> None:
+def brainscore(folder: Path, regions=()) -> None:
     """Runs inside Brain-Score's environment."""
     folder = folder.resolve()
     os.environ.setdefault("BRAINSCORE_HOME", str(folder / "brainscore_home"))
@@ -604,7 +607,9 @@ def brainscore(folder: Path) -> None:
               "timings": {}, "complete": False, "notes": _notes(),
               "brainscore_vision_path": str(Path(brainscore_vision.__file__).parent)}
     out = folder / "brainscore_commitment.json"  # rewritten after every region
-    for region, final_name in FINAL_BENCHMARKS.items():
+    chosen = [r for r in FINAL_BENCHMARKS if not regions or r in regions]
+    for region in chosen:
+        final_name = FINAL_BENCHMARKS[region]
         t0 = time.perf_counter()
         benchmark = load_benchmark(final_name)
         score = benchmark(commitment)  # commits the region on first use (LayerSelection)
@@ -630,7 +635,7 @@ def brainscore(folder: Path) -> None:
         print(f"{region}: committed {region_layer_map[region]}, final ceiled "
               f"{float(score.values):.6f} ({seconds:.1f} s)", flush=True)
         result["timings"]["total"] = time.perf_counter() - started
-        result["complete"] = region == list(FINAL_BENCHMARKS)[-1]
+        result["complete"] = region == chosen[-1]
         out.write_text(json.dumps(result, indent=1, default=lambda o: np.asarray(o).tolist()))
     print(f"wrote {out} in {result['timings']['total']:.1f} s")
 
@@ -737,5 +742,8 @@ def compare(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    step, target = sys.argv[1:3]
-    {"make": make, "brainscore": brainscore, "compare": compare}[step](Path(target))
+    step, target, *regions = sys.argv[1:]
+    if step == "brainscore":
+        brainscore(Path(target), regions)
+    else:
+        {"make": make, "compare": compare}[step](Path(target))

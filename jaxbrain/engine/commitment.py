@@ -136,7 +136,20 @@ def model_cards(
     ranks = aggregates.astype(float).rank(method="min", ascending=False, na_option="bottom")
     for model, card in cards.items():
         card.update(rank=int(ranks[model]), n_models=len(cards))
+    _rank_benchmarks(cards)
     return cards
+
+
+def _rank_benchmarks(cards: Mapping[str, dict]) -> None:
+    """Each reported score's rank among the models' scores on that benchmark (1 = best)."""
+    scores = [score for card in cards.values() for region in card["regions"]
+              for score in region["benchmarks"]]
+    for name in {score["benchmark"] for score in scores}:
+        mine = [score for score in scores if score["benchmark"] == name]
+        values = pd.Series([s["ceiled"] for s in mine], dtype=float)
+        ranks = values.rank(method="min", ascending=False, na_option="bottom")
+        for score, rank in zip(mine, ranks, strict=True):
+            score["rank"] = None if score["ceiled"] is None else int(rank)
 
 
 def write_model_cards(cards: Mapping[str, dict], out_dir: str | Path) -> list[Path]:
@@ -206,22 +219,32 @@ def card_markdown(card: dict) -> str:
             f"{text} for {', '.join(names)}"
             for text, names in zip(stated, conventions.values(), strict=True)
         ) + ".", ""]
-    lines += ["| region | committed layer (depth) | benchmark | raw ± error | ceiling | ceiled |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    n_models = card["n_models"]
+    lines += ["| region / benchmark | version | visual angle | sites | raw ± error | ceiling "
+              "| ceiled | rank |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for region in card["regions"]:
-        layer = f"{_cell(region['committed_layer'])} ({_fmt(region['layer_depth'])})"
+        lines.append(f"| **{region['region']}** |  |  |  |  |  | "
+                     f"**{_fmt(card['aggregates']['per_region'].get(region['region']))}** |  |")
         for score in region["benchmarks"]:
             name = _cell(score["benchmark"])
             if score["status"] != "ok":
                 name += f" ({_cell(score['status'])})"
+            degrees, rank = score.get("visual_degrees"), score.get("rank")
+            angle = "—" if degrees is None else f"{degrees:g}°"
+            ranked = "—" if rank is None else f"{rank} of {n_models}"
             lines.append(
-                f"| {region['region']} | {layer} | {name} | "
-                f"{_pm(score['raw'], score['error'])} | {_fmt(score['ceiling'])} | "
-                f"{_fmt(score['ceiled'])} |"
-            )
-    lines += [""] + [
-        f"- {r['region']}: layer chosen on {_cell(r['selection_benchmark'])} "
-        f"({r['selected_by']} {_fmt(r['selection_score'])})"
+                f"| {name} | {score.get('version') or '—'} | {angle} | "
+                f"{score.get('n_sites') or '—'} | {_pm(score['raw'], score['error'])} | "
+                f"{_fmt(score['ceiling'])} | {_fmt(score['ceiled'])} | {ranked} |")
+    lines += ["", "## Layer commitment", ""]
+    if card.get("protocol", {}).get("description"):
+        lines += [f"{card['protocol']['description'][0].upper()}"
+                  f"{card['protocol']['description'][1:]}.", ""]
+    lines += ["| region | committed layer (depth) | selection benchmark | selection score |",
+              "| --- | --- | --- | --- |"]
+    lines += [
+        f"| {r['region']} | {_cell(r['committed_layer'])} ({_fmt(r['layer_depth'])}) | "
+        f"{_cell(r['selection_benchmark'])} | {r['selected_by']} {_fmt(r['selection_score'])} |"
         for r in card["regions"]
     ]
     lines += ["", "| region | score |", "| --- | --- |"]
@@ -277,10 +300,16 @@ def _best_layer(group: pd.DataFrame, column: str) -> pd.Series | None:
 def _reported(row, benchmark: str, region: str, layer: str, warnings: list[str]) -> dict:
     if row is None:
         warnings.append(f"{region}: no {benchmark} row for committed layer {layer}")
-        return {"benchmark": benchmark, "raw": None, "error": None, "ceiling": None,
+        return {"benchmark": benchmark, "version": None, "visual_degrees": None,
+                "n_sites": None, "raw": None, "error": None, "ceiling": None,
                 "ceiled": None, "convention": "", "status": "missing"}
+    options = json.loads(row.get("options") or "{}")
+    sites = row.get("n_neuroids")
     score = {
-        "benchmark": benchmark, "raw": _number(row["raw"]), "error": _number(row["error"]),
+        "benchmark": benchmark, "version": options.get("version"),
+        "visual_degrees": options.get("visual_degrees"),
+        "n_sites": None if sites is None or pd.isna(sites) else int(sites),
+        "raw": _number(row["raw"]), "error": _number(row["error"]),
         "ceiling": _number(row["ceiling"]), "ceiled": _number(row["ceiled"]),
         "convention": row["convention"], "status": row["status"],
     }

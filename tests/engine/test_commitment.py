@@ -148,8 +148,9 @@ def test_model_cards_aggregates_ranks_and_other_kinds():
     assert it["region"] == "IT" and it["committed_layer"] == "al3"
     assert it["selection_benchmark"] == IT_PUBLIC and it["layer_depth"] == 1.0
     assert it["benchmarks"] == [{
-        "benchmark": IT, "raw": 0.45, "error": 0.01, "ceiling": 0.81,
-        "ceiled": pytest.approx(0.25), "convention": "v4", "status": "ok",
+        "benchmark": IT, "version": None, "visual_degrees": None, "n_sites": None,
+        "raw": 0.45, "error": 0.01, "ceiling": 0.81, "ceiled": pytest.approx(0.25),
+        "convention": "v4", "status": "ok", "rank": 1,  # best of the models on this benchmark
     }]
     assert alex["other"] == [{
         "benchmark": LAMEM, "kind": "memorability", "metric": "spearman", "layer": "al1",
@@ -215,9 +216,11 @@ def test_card_files(tmp_path):
     md = (tmp_path / "cards" / "alexnet.md").read_text()
     assert md.startswith("# alexnet\n") and "**Rank 1 of 4**" in md
     assert md.count("ceiled = raw²/ceiling (Brain-Score v4)") == 1
-    assert f"| IT | al3 (1.000) | {IT} | 0.450 ± 0.010 | 0.810 | 0.250 |" in md
-    assert f"| V1 | al1 (0.333) | {V1} | 0.550 ± 0.010 | 0.800 | 0.378 |" in md
-    assert f"| V4 | al1 (0.333) | {V4} | 0.400 ± 0.010 | 0.500 | 0.320 |" in md
+    assert f"| {IT} | — | — | — | 0.450 ± 0.010 | 0.810 | 0.250 | 1 of 4 |" in md
+    assert f"| {V1} | — | — | — | 0.550 ± 0.010 | 0.800 | 0.378 | 1 of 4 |" in md
+    assert f"| {V4} | — | — | — | 0.400 ± 0.010 | 0.500 | 0.320 |" in md
+    assert "| **IT** |  |  |  |  |  | **0.250** |  |" in md
+    assert f"| IT | al3 (1.000) | {IT_PUBLIC} | ceiled " in md
     assert f"| memorability | {LAMEM} | al1 (0.333) | rho 0.500 ± 0.010 |" in md
     assert "| **neural vision** | **0.316** |" in md
     tiny = (tmp_path / "cards" / "tiny_random.md").read_text()

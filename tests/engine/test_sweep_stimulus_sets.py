@@ -130,6 +130,14 @@ def test_one_sweep_scores_each_benchmark_on_its_own_stimuli_and_commits(catalog,
     assert regions["IT"]["selection_benchmark"] == "MajajHong2015public.IT-pls"
     assert [b["benchmark"] for b in regions["IT"]["benchmarks"]] == ["MajajHong2015.IT-pls"]
     assert [b["benchmark"] for b in regions["V1"]["benchmarks"]] == ["FreemanZiemba2013.V1-pls"]
+    (v1,) = regions["V1"]["benchmarks"]
+    (it,) = regions["IT"]["benchmarks"]
+    assert (v1["version"], v1["visual_degrees"], v1["n_sites"]) == ("2", 4.0, 40)
+    assert v1["rank"] in (1, 2)  # among the two models
+    assert (it["version"], it["visual_degrees"], it["n_sites"]) == ("3", 8.0, 40)
+    markdown = (out / "cards" / "synthetic_hidden.md").read_text()
+    assert "| FreemanZiemba2013.V1-pls | 2 | 4° | 40 |" in markdown
+    assert "| IT | block4 (1.000) | MajajHong2015public.IT-pls | ceiled " in markdown
     # V4 and IT are scored at the degrees their recordings were generated at: the generating
     # blocks are committed
     assert (regions["V4"]["committed_layer"], regions["IT"]["committed_layer"]) == (
