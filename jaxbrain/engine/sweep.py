@@ -241,6 +241,8 @@ def _run_phase(spec: SweepSpec, phase: _Phase, model, model_ref: str, model_key:
                             "bank_dir": bank.meta.get("cache_dir", "")})
     start = time.perf_counter()
     mesh, described = _mesh(spec.mesh_devices), phase.reduction.describe()
+    units_bar = progress(None, desc=f"layers x benchmarks {model_ref}", leave=False,
+                         total=len(units))
     for bench in progress(phase.benches, desc=f"benchmarks {model_ref}", leave=False):
         todo = [layer for layer in phase.plan[bench.name] if units[(layer, bench.name)] not in done]
         if todo:
@@ -251,6 +253,10 @@ def _run_phase(spec: SweepSpec, phase: _Phase, model, model_ref: str, model_key:
                                    layers=candidates, units=units, reduction=described)
             store.write(rows, neuroids)
             record["computed"] += len(rows)
+        if units_bar is not None:
+            units_bar.update(len(phase.plan[bench.name]))
+    if units_bar is not None:
+        units_bar.close()
     record["seconds"]["scoring"] += time.perf_counter() - start
 
 
