@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -106,6 +106,16 @@ class Benchmark(abc.ABC):
               filenames=None, mesh=None) -> list[ScoredLayer]:
         """Every layer of ``layers`` (rows in the order of ``stimulus_ids``; ``filenames``:
         the stimuli's file names, for targets listed by file) batched, in ``layers``' order."""
+
+
+def load_once(cache: dict | None, key, load: Callable[[], tuple]) -> tuple:
+    """``load()``'s (data, digest), read once per ``cache``: the data several benchmarks of
+    one run share (an assembly holds V4 and IT)."""
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
 
 
 def layer_results(prepared: Prepared, scored: list[ScoredLayer]) -> dict:

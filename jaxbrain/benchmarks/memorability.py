@@ -19,7 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbrain.benchmarks.base import Benchmark, Prepared, ScoredLayer, layer_results
+from jaxbrain.benchmarks.base import (
+    Benchmark,
+    Prepared,
+    ScoredLayer,
+    layer_results,
+    load_once,
+)
 from jaxbrain.benchmarks.layers import layer_widths, stack_layers, width_groups
 from jaxbrain.data.assemblies import match_rows
 from jaxbrain.data.fetch import fetch, names_entry
@@ -58,11 +64,12 @@ class MemorabilityBenchmark(Benchmark):
         if self.lamem is None:
             raise ValueError(f"benchmark {self.identifier} names no memorability data: give a "
                              "LaMem-layout folder")
-        cache = {} if cache is None else cache
-        if self.lamem not in cache:
+
+        def load():
             folder = _lamem_folder(self.lamem, catalog)
-            cache[self.lamem] = read_lamem(folder), file_digest(folder / "splits")
-        data, digest = cache[self.lamem]
+            return read_lamem(folder), file_digest(folder / "splits")
+
+        data, digest = load_once(cache, self.lamem, load)
         return prepare_memorability(self, data, source=self.lamem, digest=digest)
 
     def score(self, prepared: PreparedMemorability, layers: Mapping[str, np.ndarray],

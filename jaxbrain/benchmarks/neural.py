@@ -29,6 +29,7 @@ from jaxbrain.benchmarks.base import (
     ScoredLayer,
     ceiled,
     layer_results,
+    load_once,
     skipped,
 )
 from jaxbrain.benchmarks.layers import layer_widths, stack_layers, width_groups
@@ -96,12 +97,11 @@ class NeuralBenchmark(Benchmark):
         if self.assembly is None:
             raise ValueError(f"benchmark {self.identifier} names no recordings: give an "
                              "assembly")
-        cache = {} if cache is None else cache
-        key = (self.assembly, self.assembly_group)
-        if key not in cache:
+        def load():
             path = assembly_file(self.assembly, catalog)
-            cache[key] = read_assembly(path, group=self.assembly_group), file_digest(path)
-        assembly, digest = cache[key]
+            return read_assembly(path, group=self.assembly_group), file_digest(path)
+
+        assembly, digest = load_once(cache, (self.assembly, self.assembly_group), load)
         return prepare_neural(self, assembly, source=self.assembly, digest=digest)
 
     def score(self, prepared: PreparedNeural, layers: Mapping[str, np.ndarray], stimulus_ids,

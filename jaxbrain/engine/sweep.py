@@ -298,9 +298,12 @@ def sweep_model(spec: SweepSpec, model_ref: str, groups: list[StimulusGroup],
                      for g in groups
                      if (members := [b for b in g.benches if b.benchmark.role != "final"])]
         run(selecting)
-        committed = _committed(store, record["units"], groups)
-        reported = {name for region in region_specs([b for g in groups for b in g.benches])
-                    if region.region in committed for name in region.reported}
+        regions = region_specs([b for g in groups for b in g.benches])
+        commitments = commitment.commit_layers(store.rows(sorted(record["units"])), regions)
+        committed = dict(zip(commitments["region"], commitments["committed_layer"],
+                             strict=True))
+        reported = {name for region in regions if region.region in committed
+                    for name in region.reported}
         run([_Phase(g, members, {b.name: [committed[b.benchmark.region]] for b in members},
                     NoReduction())
              for g in groups
@@ -313,15 +316,6 @@ def sweep_model(spec: SweepSpec, model_ref: str, groups: list[StimulusGroup],
     _marker_dir(spec).mkdir(parents=True, exist_ok=True)
     atomic_write(_marker_path(spec, model_ref), json.dumps(marker, indent=1).encode())
     return marker
-
-
-def _committed(store: ResultsStore, keys: list[str], groups: list[StimulusGroup]
-               ) -> dict[str, str]:
-    """Region → the layer committed on its selection benchmark, from the stored rows."""
-    rows = store.rows(sorted(keys))
-    regions = region_specs([b for g in groups for b in g.benches])
-    commitments = commitment.commit_layers(rows, regions)
-    return dict(zip(commitments["region"], commitments["committed_layer"], strict=True))
 
 
 def prepare_inputs(spec: SweepSpec) -> list[StimulusGroup]:
