@@ -58,3 +58,43 @@ def stack_layers(layers: Mapping[str, np.ndarray], names: Sequence[str], rows: n
         x = flatten_checked(name, layers[name], len(layers[name]))[rows]
         stack[i, :, :x.shape[1]] = x
     return stack
+
+
+# Column blocks of this many bytes are read at a time when a Gram is accumulated.
+_GRAM_BLOCK_BYTES = 256 << 20
+
+
+def gram_form(width: int, n_stimuli: int) -> bool:
+    """Whether a layer is scored through its Gram: when it has more features than stimuli,
+    the n × n Gram is smaller than the features and the dual fits are the cheaper ones."""
+    return width > n_stimuli
+
+
+def layer_gram(name: str, activations, rows: np.ndarray) -> np.ndarray:
+    """X₀X₀ᵀ (rows × rows) of the layer's column-centred features, rows reordered by ``rows``.
+
+    Accumulated over column blocks read one at a time (a memory-mapped bank is never loaded
+    whole) in float64, each block centred on its own column means, which is exact centring
+    for the whole matrix; the products are numpy's (BLAS ``syrk`` for X Xᵀ, half the work of
+    a general product). The same checks as :func:`flatten_checked`, block by block."""
+    values = np.asarray(activations)  # a memory map stays one
+    if values.ndim == 0 or values.shape[0] < rows.size:
+        raise ValueError(f"layer {name!r}: first axis must be the stimuli, got shape "
+                         f"{values.shape}")
+    n = values.shape[0]
+    values = values.reshape(n, -1)
+    double = values.dtype == np.float64
+    block = max(1, _GRAM_BLOCK_BYTES // (8 if double else 4) // n)
+    gram = np.zeros((rows.size, rows.size), np.float64)
+    varying = False
+    for start in range(0, values.shape[1], block):
+        x = np.asarray(values[:, start:start + block], np.float64 if double else np.float32)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"layer {name!r}: activations contain NaN or infinite values")
+        x = x[rows]
+        varying = varying or bool(np.any(x.max(axis=0) != x.min(axis=0)))
+        x = x - x.mean(axis=0, dtype=np.float64).astype(x.dtype)
+        gram += x @ x.T
+    if not varying:
+        raise ValueError(f"layer {name!r}: every feature is constant across stimuli")
+    return gram.astype(np.float64 if double else np.float32)

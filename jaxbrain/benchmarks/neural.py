@@ -32,12 +32,19 @@ from jaxbrain.benchmarks.base import (
     load_once,
     skipped,
 )
-from jaxbrain.benchmarks.layers import layer_widths, stack_layers, width_groups
+from jaxbrain.benchmarks.layers import (
+    gram_form,
+    layer_gram,
+    layer_widths,
+    stack_layers,
+    width_groups,
+)
 from jaxbrain.data import assemblies
 from jaxbrain.data.brainscore_io import assembly_file, read_assembly
 from jaxbrain.files import file_digest
 from jaxbrain.kernels import (
     cka,
+    cka_gram,
     neural_predictivity,
     rsa,
     split_half_consistency_trials,
@@ -116,15 +123,25 @@ class NeuralBenchmark(Benchmark):
                 scored[name] = skipped(name, f"{widths[name]} features, fewer than the "
                                              f"{self.n_components} PLS components")
                 del widths[name]
-        for width, names in width_groups(widths, exact=self.mapping == "rdm"):
-            stack = stack_layers(layers, names, rows, width)
+        # Layers wider than the stimuli are scored through their Grams (exact, O(n²) memory:
+        # ~800k-feature layers never become a stacked copy); RDMs need the features.
+        wide = [n for n, w in widths.items() if gram_form(w, rows.size) and self.mapping != "rdm"]
+        batches = [(0, wide)] if wide else []  # width 0: the Gram batch
+        batches += width_groups({n: w for n, w in widths.items() if n not in wide},
+                                exact=self.mapping == "rdm")
+        for width, names in batches:
+            grams = width == 0
+            if grams:
+                stack = np.stack([layer_gram(name, layers[name], rows) for name in names])
+            else:
+                stack = stack_layers(layers, names, rows, width)
             if self.mapping in SIMILARITIES:
-                scored.update(_similarity(names, stack, prepared))
+                scored.update(_similarity(names, stack, prepared, grams))
                 continue
             result = neural_predictivity(stack, prepared.y, prepared.splits, self.mapping,
                                          n_components=self.n_components, alphas=self.alphas,
                                          pls_weights=self.pls_weights, mesh=mesh,
-                                         check_rank=False)
+                                         check_rank=False, gram=grams)
             scored.update(_predictivity(names, result, prepared))
             if self.mapping == "pls":  # a layer of too low rank is skipped, not fatal
                 usable = pls_usable_components(result.fit_info)
@@ -255,18 +272,24 @@ def _predictivity(names, result, prepared: PreparedNeural) -> dict[str, ScoredLa
     return out
 
 
-@partial(jax.jit, static_argnums=0)
-def _similarity_per_split(mapping, xs, y, tests):
-    """(layers, splits) similarities; data are arguments, not constants XLA would fold."""
-    similarity = SIMILARITIES[mapping]
-    return jax.lax.map(lambda x: jax.vmap(lambda t: similarity(x[t], y[t]))(tests), xs)
+@partial(jax.jit, static_argnums=(0, 4))
+def _similarity_per_split(mapping, xs, y, tests, grams):
+    """(layers, splits) similarities; data are arguments, not constants XLA would fold.
+    ``grams``: ``xs`` are the layers' Grams (CKA only)."""
+    if grams:
+        def one(g, t):
+            return cka_gram(g[t][:, t], y[t])
+    else:
+        def one(x, t):
+            return SIMILARITIES[mapping](x[t], y[t])
+    return jax.lax.map(lambda x: jax.vmap(lambda t: one(x, t))(tests), xs)
 
 
-def _similarity(names, stack, prepared: PreparedNeural) -> dict[str, ScoredLayer]:
+def _similarity(names, stack, prepared: PreparedNeural, grams: bool) -> dict[str, ScoredLayer]:
     """CKA / RDM on each split's test stimuli (Brain-Score's test-only cross-validation)."""
     per_split = np.asarray(_similarity_per_split(
         prepared.benchmark.mapping, jnp.asarray(stack), jnp.asarray(prepared.y),
-        jnp.asarray(prepared.splits.test)))
+        jnp.asarray(prepared.splits.test), grams))
     return {name: ScoredLayer(name, {"raw": float(s.mean()),
                                      "error": float(s.std() / np.sqrt(s.size)),
                                      "per_split": s.tolist(), "status": "ok"})

@@ -140,5 +140,8 @@ def extract_cached(model, images: np.ndarray, stimulus_ids: Sequence[str], *,
                         memory_budget_bytes=memory_budget_bytes, progress=progress,
                         model_name=model_name, preprocessing=preprocessing)
         save(bank, cache_dir, key)
-        bank.meta = _located(bank.meta, cache_dir, key)
+        # Served from the saved files (memory-mapped), not the extraction's arrays: an
+        # unreduced ~800k-feature layer (10 GB for 3200 stimuli) then leaves the process's
+        # memory once written and is read back block by block where it is scored.
+        bank = load(cache_dir, key)
     return bank

@@ -9,15 +9,27 @@ from jaxbrain.kernels.ceiling import (
     split_half_consistency,
     split_half_consistency_trials,
 )
-from jaxbrain.kernels.cka import center_gram, cka, cka_matrix, gram_linear, gram_rbf
-from jaxbrain.kernels.pls import PLSFit, pls_cv_predict, pls_fit, pls_predict
+from jaxbrain.kernels.cka import center_gram, cka, cka_gram, cka_matrix, gram_linear, gram_rbf
+from jaxbrain.kernels.pls import (
+    PLSFit,
+    pls_cv_predict,
+    pls_cv_predict_gram,
+    pls_fit,
+    pls_predict,
+)
 from jaxbrain.kernels.predictivity import (
     DEFAULT_ALPHAS,
     PredictivityResult,
     neural_predictivity,
     score_layers,
 )
-from jaxbrain.kernels.ridge import RidgeFit, ridge_cv_predict, ridge_fit, ridge_predict
+from jaxbrain.kernels.ridge import (
+    RidgeFit,
+    ridge_cv_predict,
+    ridge_cv_predict_gram,
+    ridge_fit,
+    ridge_predict,
+)
 from jaxbrain.kernels.rsa import compare_rdms, rdm, rsa
 from jaxbrain.kernels.splits import (
     Splits,
@@ -42,6 +54,7 @@ __all__ = [
     "Splits",
     "center_gram",
     "cka",
+    "cka_gram",
     "cka_matrix",
     "compare_rdms",
     "explained_variance",
@@ -51,10 +64,12 @@ __all__ = [
     "partial_correlation",
     "pearson",
     "pls_cv_predict",
+    "pls_cv_predict_gram",
     "pls_fit",
     "pls_predict",
     "rdm",
     "ridge_cv_predict",
+    "ridge_cv_predict_gram",
     "ridge_fit",
     "ridge_predict",
     "rsa",

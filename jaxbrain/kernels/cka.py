@@ -84,6 +84,17 @@ def cka_matrix(
     return jnp.sum(jnp.einsum("aij,bij->abi", gx, gy), axis=-1)
 
 
+def cka_gram(gram_x: jax.Array, y: jax.Array, debiased: bool = True) -> jax.Array:
+    """Linear CKA between a representation given by its Gram ``gram_x`` (n, n) = XXᵀ (any
+    column centring) and ``y`` (n, d2): the value of :func:`cka` for layers too wide to hold."""
+    n = gram_x.shape[0]
+    centring = jnp.eye(n, dtype=gram_x.dtype) - 1.0 / n
+    gx = center_gram(centring @ gram_x @ centring, debiased)
+    gx = gx / _frobenius_sqrt(gx, gx)
+    gy = _normalised_centred_gram(y, "linear", debiased, 1.0)
+    return jnp.sum(jnp.sum(gx * gy, axis=1))
+
+
 def cka(
     x: jax.Array, y: jax.Array, kernel: str = "linear", debiased: bool = True,
     threshold: float = 1.0,

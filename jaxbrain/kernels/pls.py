@@ -200,3 +200,79 @@ def pls_cv_predict(
     scores = jnp.einsum("snd,sad->sna", x0[test_idx] - fits.x_mean[:, None, :], fits.rotations)
     pred = jnp.einsum("sna,sam->snm", scores, fits.y_loadings)
     return pred + (fits.y_mean + y_full_mean)[:, None, :], fits.score_sqnorms
+
+
+def _fit_split_gram(gram0, y0, train, test, n_components: int, weights: str):
+    """One split's PLS from the Gram of globally centred features (the dual of
+    :func:`_fit_splits`); returns (held-out predictions of centred y, tᵀt per component).
+
+    With K the training-centred Gram and Yₖ the regression-deflated training targets,
+    Sₖ = XₖᵀY = X₀ᵀYₖ, so SₖᵀSₖ = YₖᵀKYₖ (m × m) and every weight is w = X₀ᵀa for an
+    n-vector a = Yₖu/‖Sₖu‖.  Rotations follow as r = X₀ᵀaᵣ (aᵣ = a − Σⱼ cⱼ aᵣⱼ with
+    cⱼ = tⱼᵀKa/tⱼᵀtⱼ), scores as t = X₀r = Ka − Σⱼ cⱼtⱼ, and a test row's prediction
+    (x − x̄)RQᵀ is K_test aᵣ Qᵀ: no feature is touched after the Gram.
+    """
+    dtype = gram0.dtype
+    m = y0.shape[1]
+    k_train = gram0[train][:, train]
+    k_test = gram0[test][:, train]
+    col_mean = jnp.mean(k_train, axis=0)
+    total = jnp.mean(col_mean)
+    k = k_train - col_mean[None, :] - col_mean[:, None] + total  # C K C, C = I − 11ᵀ/n
+    k_test = k_test - jnp.mean(k_test, axis=1, keepdims=True) - col_mean[None, :] + total
+    y_mean = jnp.mean(y0[train], axis=0)
+    yc = y0[train] - y_mean
+    n_train = yc.shape[0]
+    y_sq_floor = n_train * jnp.finfo(dtype).eps ** 2
+
+    def component(carry, j):
+        yk, ts, ars, tts = carry
+        kyk = k @ yk  # recomputed, not down-dated: exact for every component in float32
+        gram = yk.T @ kyk
+        gram = 0.5 * (gram + gram.T)
+        if weights == "exact":
+            u = leading_eigenvector(gram)
+        else:  # scikit-learn's iteration from the first non-zero column of the deflated Y
+            y_sq = jnp.sum(yk * yk, axis=0)
+            start = jax.nn.one_hot(jnp.argmax(y_sq > y_sq_floor), m, dtype=dtype)
+            u = sklearn_power_iteration(gram, start, gram)
+        w_sq = u @ gram @ u
+        a = (yk @ u) / jnp.where(w_sq > 0, jnp.sqrt(jnp.maximum(w_sq, 0.0)), 1.0)
+        a = jnp.where(w_sq > 0, a, 0.0)  # X's rank is exhausted: a null component
+        ka = k @ a
+        c = (ts @ ka) / jnp.where(tts > 0, tts, 1.0)  # zero for components not yet fitted
+        ar = a - c @ ars
+        t = ka - c @ ts
+        tt = t @ t
+        q = (yc.T @ t) / jnp.where(tt > 0, tt, 1.0)
+        yk = yk - jnp.outer(t, q)
+        return (yk, ts.at[j].set(t), ars.at[j].set(ar), tts.at[j].set(tt)), q
+
+    zeros = jnp.zeros((n_components, n_train), dtype)
+    init = (yc, zeros, zeros, jnp.zeros((n_components,), dtype))
+    (_, _, ars, tts), qs = jax.lax.scan(component, init, jnp.arange(n_components))
+    return k_test @ (ars.T @ qs) + y_mean, tts
+
+
+@partial(jax.jit, static_argnames=("n_components", "weights"))
+def pls_cv_predict_gram(
+    gram: jax.Array,
+    y: jax.Array,
+    train_idx: jax.Array,
+    test_idx: jax.Array,
+    n_components: int = 25,
+    weights: str = "exact",
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`pls_cv_predict` from the features' Gram ``gram`` (n, n) = X₀X₀ᵀ of the
+    column-centred features (any column centring: each split re-centres on its training rows).
+
+    The same model and predictions, for layers wider than the stimuli: memory and work per
+    split are O(n²) whatever the number of features, which is what keeps the unreduced
+    scoring of ~800k-feature layers exact and small."""
+    if weights not in WEIGHT_SOLVERS:
+        raise ValueError(f"unknown PLS weight solver {weights!r}; expected {WEIGHT_SOLVERS}")
+    y_full_mean = jnp.mean(y, axis=0)
+    pred, tts = jax.vmap(
+        lambda tr, te: _fit_split_gram(gram, y - y_full_mean, tr, te, n_components, weights)
+    )(train_idx, test_idx)
+    return pred + y_full_mean, tts

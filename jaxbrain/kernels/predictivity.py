@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxbrain.kernels.pls import WEIGHT_SOLVERS, pls_cv_predict
-from jaxbrain.kernels.ridge import ridge_cv_predict
+from jaxbrain.kernels.pls import WEIGHT_SOLVERS, pls_cv_predict, pls_cv_predict_gram
+from jaxbrain.kernels.ridge import ridge_cv_predict, ridge_cv_predict_gram
 from jaxbrain.kernels.splits import Splits
 from jaxbrain.kernels.stats import nanmedian_and_count, pearson
 
@@ -45,11 +45,14 @@ class PredictivityResult(NamedTuple):
     fit_info: jax.Array  # PLS: (..., S, n_components) score norms²; ridge: (..., S, m) alphas
 
 
-def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components, pls_weights):
+def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components, pls_weights,
+                     gram):
     if mapping == "pls":
-        pred, info = pls_cv_predict(x, y, train_idx, test_idx, n_components, pls_weights)
+        fit = pls_cv_predict_gram if gram else pls_cv_predict
+        pred, info = fit(x, y, train_idx, test_idx, n_components, pls_weights)
     else:
-        pred, info = ridge_cv_predict(x, y, train_idx, test_idx, alphas)
+        fit = ridge_cv_predict_gram if gram else ridge_cv_predict
+        pred, info = fit(x, y, train_idx, test_idx, alphas)
     r = jax.vmap(pearson)(pred, y[test_idx])  # (S, m)
     per_split, n_nan = nanmedian_and_count(r)
     n_splits = per_split.shape[-1]
@@ -58,7 +61,8 @@ def _score_one_layer(x, y, train_idx, test_idx, alphas, mapping, n_components, p
     return PredictivityResult(score, error, per_split, r, n_nan, info)
 
 
-@partial(jax.jit, static_argnames=("mapping", "n_components", "layer_batch", "pls_weights"))
+@partial(jax.jit,
+         static_argnames=("mapping", "n_components", "layer_batch", "pls_weights", "gram"))
 def score_layers(
     xs: jax.Array,
     y: jax.Array,
@@ -69,8 +73,11 @@ def score_layers(
     n_components: int = 25,
     layer_batch: int = 1,
     pls_weights: str = "exact",
+    gram: bool = False,
 ) -> PredictivityResult:
-    """Pure kernel: score a stack of layers ``xs`` (L, n, d) against ``y`` (n, m).
+    """Pure kernel: score a stack of layers ``xs`` (L, n, d) against ``y`` (n, m); with
+    ``gram=True`` ``xs`` are the layers' Grams (L, n, n) of column-centred features (the same
+    fits in dual form, for layers wider than the stimuli).
 
     No input checks (see :func:`neural_predictivity`).  Layers run one after another inside
     one compiled loop (``lax.map``): on CPU that is ~1.4x faster than ``vmap``, whose batch
@@ -81,7 +88,7 @@ def score_layers(
 
     def one(x):
         return _score_one_layer(
-            x, y, train_idx, test_idx, alphas, mapping, n_components, pls_weights
+            x, y, train_idx, test_idx, alphas, mapping, n_components, pls_weights, gram
         )
 
     if layer_batch == 1:
@@ -90,14 +97,15 @@ def score_layers(
 
 
 @lru_cache(maxsize=32)
-def _sharded_scorer(mapping: str, n_components: int, pls_weights: str, mesh: Mesh):
+def _sharded_scorer(mapping: str, n_components: int, pls_weights: str, gram: bool, mesh: Mesh):
     """``score_layers`` with the layer axis split over the mesh's first axis: every device
     scores its own block of layers; nothing but the inputs is communicated.  Cached so that
     repeated calls reuse one compiled program."""
     spec = PartitionSpec(mesh.axis_names[0])
     replicated = PartitionSpec()
     local = partial(
-        score_layers, mapping=mapping, n_components=n_components, pls_weights=pls_weights
+        score_layers, mapping=mapping, n_components=n_components, pls_weights=pls_weights,
+        gram=gram,
     )
     return jax.jit(
         jax.shard_map(
@@ -122,6 +130,7 @@ def neural_predictivity(
     layer_batch: int = 1,
     pls_weights: str = "exact",
     check_rank: bool = True,
+    gram: bool = False,
 ) -> PredictivityResult:
     """Cross-validated predictivity of ``y`` (n, m) from one layer ``x`` (n, d) or a stack
     of layers (L, n, d), with the splits' stacked train/test indices.
@@ -135,6 +144,8 @@ def neural_predictivity(
     scikit-learn's power iteration and so reproduces Brain-Score's numbers where that
     iteration stops short of convergence.  ``check_rank=False`` returns PLS fits that ran past
     a layer's rank instead of raising; :func:`pls_usable_components` says which.
+    ``gram=True``: ``x`` holds each layer's Gram X₀X₀ᵀ (n, n) of column-centred features
+    instead of the features (see :func:`jaxbrain.benchmarks.layers.layer_gram`).
     """
     x = jnp.asarray(x)
     if x.ndim not in (2, 3):
@@ -148,15 +159,17 @@ def neural_predictivity(
     single = x.ndim == 2
     xs = x[None] if single else x
     y = y[:, None] if y.ndim == 1 else y
+    if gram and xs.shape[1] != xs.shape[2]:
+        raise ValueError(f"Grams must be square (stimuli, stimuli), got shape {xs.shape[1:]}")
     train_idx, test_idx = check_inputs(xs, y, splits, mapping, n_components, pls_weights)
     alphas = jnp.asarray(check_alphas(DEFAULT_ALPHAS if alphas is None else alphas), x.dtype)
 
     n_layers = xs.shape[0]
     if mesh is None:
         result = score_layers(xs, y, train_idx, test_idx, alphas, mapping, n_components,
-                              layer_batch, pls_weights)
+                              layer_batch, pls_weights, gram)
     else:
-        scorer = _sharded_scorer(mapping, n_components, pls_weights, mesh)
+        scorer = _sharded_scorer(mapping, n_components, pls_weights, gram, mesh)
         result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
         result = jax.tree.map(lambda a: a[:n_layers], result)
     if mapping == "pls" and check_rank:

@@ -46,19 +46,20 @@ def _primal(xc, yc, alphas):
     return coef, best, loo_mse
 
 
-def _dual(x, yc, alphas):
-    n = x.shape[0]
-    # Householder vector mapping 1/√n to e₁; H is symmetric and orthogonal.
-    u = jnp.full((n,), 1.0 / jnp.sqrt(n), x.dtype).at[0].add(-1.0)
-    u = u / jnp.linalg.norm(u)
+def _householder(n, dtype):
+    """Unit vector u of the reflection H = I − 2uuᵀ that maps 1/√n to e₁ (H = Hᵀ = H⁻¹)."""
+    u = jnp.full((n,), 1.0 / jnp.sqrt(n), dtype).at[0].add(-1.0)
+    return u / jnp.linalg.norm(u)
 
-    def reflect(a):
-        return a - 2.0 * jnp.outer(u, u @ a)
 
-    xp = reflect(x)[1:]  # (n-1, d): exactly centred coordinates
-    lam, qp = jnp.linalg.eigh(xp @ xp.T)
+def _dual_coefficients(reflected_gram, u, yc, alphas):
+    """Dual coefficients (n, m) at each target's LOO-best alpha, from the (n−1)×(n−1) Gram of
+    the reflected, exactly centred coordinates; the coefficients sum to zero."""
+    n = u.shape[0]
+    lam, qp = jnp.linalg.eigh(reflected_gram)
     lam = jnp.maximum(lam, 0.0)
-    q = reflect(jnp.concatenate([jnp.zeros((1, n - 1), x.dtype), qp]))  # (n, n-1), ⟂ 1
+    q = jnp.concatenate([jnp.zeros((1, n - 1), u.dtype), qp])
+    q = q - 2.0 * jnp.outer(u, u @ q)  # (n, n-1), ⟂ 1
     qty = q.T @ yc  # (n-1, m)
     gains = 1.0 / (lam[None, :] + alphas[:, None])  # (A, n-1)
     dual = jnp.einsum("nk,akm->anm", q, gains[:, :, None] * qty[None])  # (A, n, m)
@@ -66,6 +67,13 @@ def _dual(x, yc, alphas):
     loo_mse = jnp.mean((dual / ginv_diag.T[:, :, None]) ** 2, axis=1)
     best = jnp.argmin(loo_mse, axis=0)
     dual_best = q @ (1.0 / (lam[:, None] + alphas[best][None, :]) * qty)
+    return dual_best, best, loo_mse
+
+
+def _dual(x, yc, alphas):
+    u = _householder(x.shape[0], x.dtype)
+    xp = (x - 2.0 * jnp.outer(u, u @ x))[1:]  # (n-1, d): exactly centred coordinates
+    dual_best, best, loo_mse = _dual_coefficients(xp @ xp.T, u, yc, alphas)
     return x.T @ dual_best, best, loo_mse  # dual coefficients sum to 0: x̄ drops out
 
 
@@ -112,5 +120,36 @@ def ridge_cv_predict(
         train, test = idx
         fit = _fit(x0[train], y0[train], alphas)
         return ridge_predict(fit, x0[test]) + y_full_mean, fit.alpha
+
+    return jax.lax.map(one_split, (train_idx, test_idx))
+
+
+@jax.jit
+def ridge_cv_predict_gram(
+    gram: jax.Array, y: jax.Array, train_idx: jax.Array, test_idx: jax.Array,
+    alphas: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`ridge_cv_predict` from the Gram ``gram`` (n, n) = X₀X₀ᵀ of the column-centred
+    features: the dual form on every split, O(n²) memory whatever the width.
+
+    The training Gram is reflected on both sides (HKH, whose first row and column hold the
+    intercept direction and are dropped); a test row's prediction is
+    (x − x̄)X_trainᵀc = (K_test − 1ᵀK/n) c, the training mean entering through K's column
+    means."""
+    alphas = jnp.asarray(alphas, gram.dtype)
+    y_full_mean = jnp.mean(y, axis=0)
+    y0 = y - y_full_mean
+
+    def one_split(idx):
+        train, test = idx
+        k = gram[train][:, train]
+        u = _householder(k.shape[0], k.dtype)
+        ku = k @ u
+        reflected = (k - 2.0 * jnp.outer(u, ku) - 2.0 * jnp.outer(ku, u)
+                     + 4.0 * (u @ ku) * jnp.outer(u, u))[1:, 1:]
+        y_mean = jnp.mean(y0[train], axis=0)
+        dual, best, _ = _dual_coefficients(reflected, u, y0[train] - y_mean, alphas)
+        k_test = gram[test][:, train] - jnp.mean(k, axis=0)[None, :]
+        return k_test @ dual + y_mean + y_full_mean, alphas[best]
 
     return jax.lax.map(one_split, (train_idx, test_idx))

@@ -125,3 +125,31 @@ def test_similarity_variants_score_the_test_side_of_brainscore_splits(setup, rng
                                           (1 - np.corrcoef(b))[iu]).statistic)
     np.testing.assert_allclose(result["layers"]["good"]["per_split"], expected, atol=1e-5)
     assert result["layers"]["good"]["raw"] == pytest.approx(np.mean(expected), abs=1e-5)
+
+
+@pytest.mark.parametrize("mapping", ["pls", "ridge", "cka"])
+def test_wide_layers_score_through_their_grams_exactly(tmp_path, setup, rng, mapping):
+    """A layer wider than the stimuli, memory-mapped from disk with its rows permuted, scores
+    as the kernels score its features (the Gram path keeps ~800k-feature layers small)."""
+    from jaxbrain.kernels import cka
+
+    path, ids, good = setup
+    wide = np.concatenate([good, rng.standard_normal((N_STIM, 300))], axis=1) + 5.0
+    order = rng.permutation(N_STIM)
+    mapped = np.lib.format.open_memmap(tmp_path / "wide.npy", "w+", np.float32, wide.shape)
+    mapped[:] = wide[order]
+    mapped.flush()
+    layer = np.load(tmp_path / "wide.npy", mmap_mode="r")
+    benchmark = load(f"MajajHong2015.IT-{mapping}").with_overrides(n_components=5)
+    got = score_layers_on(benchmark, {"wide": layer}, ids[order], read_assembly(path))
+    targets = average_repetitions(select_region(read_assembly(path), "IT").isel(time_bin=0))
+    y = targets.values.astype(np.float32)
+    x = wide.astype(np.float32)
+    splits = stratified_shuffle_splits(targets["object_name"].values,
+                                       test_size=benchmark.test_size)
+    if mapping == "cka":
+        expected = [float(cka(x[t], y[t])) for t in splits.test]
+    else:
+        expected = neural_predictivity(x, y, splits, mapping, n_components=5,
+                                       pls_weights=benchmark.pls_weights).per_split
+    np.testing.assert_allclose(got["layers"]["wide"]["per_split"], expected, atol=2e-5)
