@@ -57,21 +57,71 @@ import sys
 import time
 from pathlib import Path
 
-CANDIDATE_LAYERS = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
 MODEL_DEGREES = 8
 IMAGE_SIZE = 224
 N_REFERENCE = 1000  # Brain-Score's LayerPCA uses exactly n_components (1000) reference images
-# 16 objects x 10 images per access: MajajHong2015's 10% test split (16) needs one per object
-HVM_PER_OBJECT = 10
 N_RECALIBRATE = 256
 REPETITIONS = 6
-# region: (source layer, data set, number of sites, Gaussian RF sigma in feature-map units)
-REGIONS = {
-    "V1": ("layer1", "fz", 40, 1.5),
-    "V2": ("layer2", "fz", 40, 1.2),
-    "V4": ("layer3", "hvm", 40, 1.0),
-    "IT": ("layer4", "hvm", 48, 1.5),
+# Two fixture sizes. "small": ResNet-18 with 5 candidates; 16 HvM objects x 10 images per
+# access (MajajHong2015's 10% test split, 16 images, needs one per object) and 9 FZ families
+# x 2 types x 5 samples per access. "real": the real sets' sizes: ResNet-50 with Brain-Score's
+# 18 candidates, 64 HvM objects x 50 public / 40 private images (3200 + 2560), 15 FZ families x
+# 2 types x 15 samples split 135 public / 315 private, and the real numbers of sites.
+SIZES = {
+    "small": {"arch": "resnet18", "hvm_objects": 16, "hvm_per_object": (10, 10),
+              "hvm_categories": ["animals", "cars", "chairs", "faces"],
+              "fz_families": [13, 18, 23, 30, 38, 48, 52, 56, 60], "fz_samples": 10,
+              "sites": {"V1": 40, "V2": 40, "V4": 40, "IT": 48},
+              "candidates": ["layer1", "layer2", "layer3", "layer4", "avgpool"]},
+    "real": {"arch": "resnet50", "hvm_objects": 64, "hvm_per_object": (50, 40),
+             "hvm_categories": ["animals", "boats", "cars", "chairs", "faces", "fruits",
+                                "planes", "tables"],
+             "fz_families": [13, 18, 23, 30, 38, 48, 52, 56, 60, 71, 99, 327, 336, 393, 402],
+             "fz_samples": 15, "sites": {"V1": 102, "V2": 103, "V4": 88, "IT": 168},
+             "candidates": ["conv1"] + [f"layer{b}.{i}" for b, n in ((1, 3), (2, 4), (3, 6),
+                                                                      (4, 3)) for i in range(n)]
+                           + ["avgpool"]},
 }
+# region: (source layer, data set, Gaussian RF sigma in feature-map units)
+REGIONS = {
+    "V1": ("layer1", "fz", 1.5),
+    "V2": ("layer2", "fz", 1.2),
+    "V4": ("layer3", "hvm", 1.0),
+    "IT": ("layer4", "hvm", 1.5),
+}
+
+
+def _fz_public(size: str, texture_type: str, sample: int) -> bool:
+    """Which FreemanZiemba samples are public: 1-5 of 10 (small); 1-4, and 5 of the
+    textures, of 15 (real: 135 of 450)."""
+    if size == "small":
+        return sample <= 5
+    return sample <= 4 or (sample == 5 and texture_type == "texture")
+
+
+# Memory for PCA fitting at once, by both tools (see reference_groups); 24 GiB machine.
+REFERENCE_BUDGET_BYTES = 8 << 30
+
+
+def reference_groups(layers: list[str], features: dict[str, int]) -> list[list[str]]:
+    """Consecutive candidates grouped by jaxbrain's extraction rule (float32 reference
+    activations of 1000 images plus 1000 components per layer within REFERENCE_BUDGET_BYTES; a
+    layer over it alone is a group of its own), so both tools make the same passes."""
+    groups: list[list[str]] = [[]]
+    used = 0
+    for layer in layers:
+        cost = 4 * features[layer] * 2 * N_REFERENCE if features[layer] > N_REFERENCE else 0
+        if groups[-1] and used + cost > REFERENCE_BUDGET_BYTES:
+            groups.append([])
+            used = 0
+        groups[-1].append(layer)
+        used += cost
+    return groups
+
+
+def _fixture(folder: Path) -> dict:
+    manifest = json.loads((folder / "fixture.json").read_text())
+    return {**SIZES[manifest.get("size", "small")], "size": manifest.get("size", "small")}
 FINAL_BENCHMARKS = {"V1": "FreemanZiemba2013.V1-pls", "V2": "FreemanZiemba2013.V2-pls",
                     "V4": "MajajHong2015.V4-pls", "IT": "MajajHong2015.IT-pls"}
 SELECTION_BENCHMARKS = {"V1": "FreemanZiemba2013public.V1-pls",
@@ -268,12 +318,13 @@ def _brainscore_input(image, degrees, torch_vision):
     ])(pil)
 
 
-def _features(model, inputs, torch, layers=CANDIDATE_LAYERS, batch=64):
-    """Layer outputs (forward hooks, as Brain-Score's PytorchWrapper), numpy float32."""
+def _features(model, inputs, torch, layers, batch=64):
+    """Layer outputs (forward hooks, as Brain-Score's PytorchWrapper), numpy float32; ``inputs``
+    is a list of input tensors or a callable giving batch ``[start, stop)``."""
     import numpy as np
 
     out = {name: [] for name in layers}
-    hooks = [getattr(model, name).register_forward_hook(
+    hooks = [model.get_submodule(name).register_forward_hook(
         lambda _m, _i, o, name=name: out[name].append(o.detach().numpy())) for name in layers]
     model.eval()
     with torch.no_grad():
@@ -284,9 +335,9 @@ def _features(model, inputs, torch, layers=CANDIDATE_LAYERS, batch=64):
     return {name: np.concatenate(v) for name, v in out.items()}
 
 
-def _make_weights(folder: Path, reference_inputs, torch, torch_vision):
+def _make_weights(folder: Path, arch: str, reference_inputs, torch, torch_vision):
     torch.manual_seed(0)
-    model = torch_vision.models.resnet18(weights=None)
+    model = getattr(torch_vision.models, arch)(weights=None)
     generator = torch.Generator().manual_seed(1)
     batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
@@ -301,29 +352,35 @@ def _make_weights(folder: Path, reference_inputs, torch, torch_vision):
     for bn in batch_norms:
         bn.momentum = 0.1
     model.eval()
-    torch.save(model.state_dict(), folder / "resnet18.pth")
+    torch.save(model.state_dict(), folder / f"{arch}.pth")
     return model
 
 
-def _sites(rng, features, n_sites, sigma, centre_range):
-    """Noise-free site responses: Gaussian-RF-pooled random channel mixes, z-scored."""
+def _site_readouts(rng, shape, n_sites, sigma, centre_range):
+    """Per site: a Gaussian receptive field, a random channel subset and its weights."""
     import numpy as np
 
-    n, c, h, w = features.shape
+    c, h, w = shape
     yy, xx = np.mgrid[0:h, 0:w]
     lo, hi = centre_range
-    responses = np.empty((n, n_sites))
-    for site in range(n_sites):
+    readouts = []
+    for _ in range(n_sites):
         cy, cx = rng.uniform(lo * h, hi * h), rng.uniform(lo * w, hi * w)
         rf = np.exp(-0.5 * ((yy - cy) ** 2 + (xx - cx) ** 2) / sigma**2)
         channels = rng.choice(c, size=min(c, 24), replace=False)
-        weights = rng.standard_normal(len(channels))
-        pooled = np.einsum("nchw,hw->nc", features[:, channels].astype(np.float64), rf)
-        responses[:, site] = pooled @ weights
-    return (responses - responses.mean(0)) / responses.std(0)
+        readouts.append((rf, channels, rng.standard_normal(len(channels))))
+    return readouts
 
 
-def make(folder: Path) -> None:
+def _site_responses(features, readouts):
+    """Noise-free responses (not yet z-scored) of the sites to a batch of feature maps."""
+    import numpy as np
+
+    return np.stack([np.einsum("nchw,hw->nc", features[:, channels].astype(np.float64), rf)
+                     @ weights for rf, channels, weights in readouts], axis=1)
+
+
+def make(folder: Path, size: str = "small") -> None:
     import numpy as np
     import xarray as xr
     from PIL import Image
@@ -333,6 +390,7 @@ def make(folder: Path) -> None:
 
     torch, torch_vision = import_torchvision()
     torch.set_num_threads(os.cpu_count() or 1)
+    config = SIZES[size]
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     data = folder / "data"
@@ -345,32 +403,38 @@ def make(folder: Path) -> None:
         Image.fromarray(image).save(folder / "reference" / f"ref{index:04d}.png")
         if index < N_RECALIBRATE:
             reference_inputs.append(_brainscore_input(image, MODEL_DEGREES, torch_vision))
-    print(f"reference images: {time.perf_counter() - start:.1f} s")
-    model = _make_weights(folder, reference_inputs, torch, torch_vision)
+    print(f"reference images: {time.perf_counter() - start:.1f} s", flush=True)
+    model = _make_weights(folder, config["arch"], reference_inputs, torch, torch_vision)
+    candidate_features = {name: int(np.prod(v.shape[1:])) for name, v in _features(
+        model, reference_inputs[:1], torch, config["candidates"]).items()}
 
     # stimuli
-    objects = _hvm_objects(rng, 16)
-    categories = ["animals", "cars", "chairs", "faces"]
-    families = _fz_families(rng, 9)
-    family_ids = [13, 18, 23, 30, 38, 48, 52, 56, 60]
+    objects = _hvm_objects(rng, config["hvm_objects"])
+    categories = config["hvm_categories"]
+    per_category = config["hvm_objects"] // len(categories)
+    n_public, n_private = config["hvm_per_object"]
+    family_ids = config["fz_families"]
+    families = _fz_families(rng, len(family_ids))
     stimuli = {}  # (kind, access) -> rows, images
     for access, variation in (("public", 3), ("private", 6)):
         rows, images = [], []
         for o, obj in enumerate(objects):
-            for k in range(HVM_PER_OBJECT):
-                index = o * 2 * HVM_PER_OBJECT + k + (HVM_PER_OBJECT if access == "private"
-                                                      else 0)
+            for k in range(n_public if access == "public" else n_private):
+                index = o * (n_public + n_private) + k + (n_public if access == "private"
+                                                          else 0)
                 sid = _stimulus_id("hvm", index)
                 rows.append({"stimulus_id": sid, "filename": f"{sid}.png",
-                             "object_name": f"obj{o:02d}", "category_name": categories[o // 4],
+                             "object_name": f"obj{o:02d}",
+                             "category_name": categories[o // per_category],
                              "variation": variation, "image_index": index})
                 images.append(_hvm_image(rng, obj))
         stimuli["hvm", access] = rows, images
         rows, images = [], []
         for f, family in enumerate(families):
             for texture_type in ("noise", "texture"):
-                for sample in range(1, 6):
-                    sample_id = sample + (5 if access == "private" else 0)
+                for sample_id in range(1, config["fz_samples"] + 1):
+                    if _fz_public(size, texture_type, sample_id) != (access == "public"):
+                        continue
                     sid = _stimulus_id("fz", f * 100 + (texture_type == "texture") * 50
                                        + sample_id)
                     prefix = "noise" if texture_type == "noise" else "tex"
@@ -384,35 +448,46 @@ def make(folder: Path) -> None:
     for kind, spec in DATASETS.items():
         for access, identifier in zip(("public", "private"), spec["stimuli"], strict=True):
             _write_stimulus_set(data, identifier, *stimuli[kind, access])
-    print(f"stimuli: {time.perf_counter() - start:.1f} s")
+    print(f"stimuli: {time.perf_counter() - start:.1f} s", flush=True)
 
-    # features on both splits together (so the sites' z-scoring is shared)
-    features = {}
-    for kind, spec in DATASETS.items():
-        inputs = [_brainscore_input(image, spec["degrees"], torch_vision)
-                  for access in ("public", "private") for image in stimuli[kind, access][1]]
-        features[kind] = _features(model, inputs, torch, layers=["layer1", "layer2", "layer3",
-                                                                 "layer4"])
-    print(f"features: {time.perf_counter() - start:.1f} s")
-
-    signals = {}
-    for region, (layer, kind, n_sites, sigma) in REGIONS.items():
+    # sites: read-outs drawn per region, responses computed batch by batch on both splits
+    # together (so the z-scoring is shared)
+    shapes = {name: v.shape[1:] for name, v in _features(
+        model, reference_inputs[:1], torch, ["layer1", "layer2", "layer3", "layer4"]).items()}
+    readouts = {}
+    for region, (layer, kind, sigma) in REGIONS.items():
         # FreemanZiemba images fill the central half of the model's field (4° of 8°)
         centre = (0.32, 0.68) if kind == "fz" else (0.25, 0.75)
-        signals[region] = _sites(rng, features[kind][layer], n_sites, sigma, centre)
+        readouts[region] = _site_readouts(rng, shapes[layer], config["sites"][region], sigma,
+                                          centre)
+    signals = {region: [] for region in REGIONS}
+    for kind, spec in DATASETS.items():
+        images = [image for access in ("public", "private") for image in stimuli[kind, access][1]]
+        regions = [r for r, v in REGIONS.items() if v[1] == kind]
+        for batch in range(0, len(images), 64):
+            inputs = [_brainscore_input(image, spec["degrees"], torch_vision)
+                      for image in images[batch:batch + 64]]
+            features = _features(model, inputs, torch, [REGIONS[r][0] for r in regions])
+            for region in regions:
+                signals[region].append(_site_responses(features[REGIONS[region][0]],
+                                                       readouts[region]))
+    print(f"features: {time.perf_counter() - start:.1f} s", flush=True)
+    for region, parts in signals.items():
+        responses = np.concatenate(parts)
+        signals[region] = (responses - responses.mean(0)) / responses.std(0)
 
     for kind, spec in DATASETS.items():
         regions = [r for r, v in REGIONS.items() if v[1] == kind]
         signal = np.concatenate([signals[r] for r in regions], 1)  # (2n, sites)
-        region_of_site = np.concatenate([[r] * REGIONS[r][2] for r in regions])
+        region_of_site = np.concatenate([[r] * config["sites"][r] for r in regions])
         n_sites = signal.shape[1]
         gain, baseline = rng.uniform(3, 8, n_sites), rng.uniform(5, 20, n_sites)
         noise_sd = rng.uniform(0.8, 2.0, n_sites)  # in units of the signal's sd
-        n = signal.shape[0] // 2
-        for split, (access, identifier) in enumerate(zip(("public", "private"),
-                                                         spec["assembly"], strict=True)):
+        n_first = len(stimuli[kind, "public"][0])
+        for access, identifier in zip(("public", "private"), spec["assembly"], strict=True):
             rows = stimuli[kind, access][0]
-            part = signal[split * n:(split + 1) * n]
+            part = signal[:n_first] if access == "public" else signal[n_first:]
+            n = len(rows)
             trials = part[None] + noise_sd * rng.standard_normal((REPETITIONS, n, n_sites))
             rates = baseline + gain * trials  # (rep, stimulus, site)
             presentation = {
@@ -449,13 +524,18 @@ def make(folder: Path) -> None:
                 dims=("presentation", "neuroid", "time_bin"),
                 coords={**presentation, **neuroid, **bins})
             write_assembly(assembly, data / s3_file_name(identifier, "nc"))
+    arch = config["arch"]
     manifest = {
-        "weights": "resnet18.pth: torchvision resnet18, torch.manual_seed(0) init; BN weight "
+        "size": size,
+        "weights": f"{arch}.pth: torchvision {arch}, torch.manual_seed(0) init; BN weight "
                    "~U(0.6,1.4), bias ~N(0,0.1^2) (torch.Generator seed 1); BN running stats "
                    f"re-estimated (momentum=None) on reference images 0..{N_RECALIBRATE - 1}",
         "reference_images": N_REFERENCE,
-        "regions": {r: {"source_layer": v[0], "dataset": v[1], "sites": v[2], "rf_sigma": v[3]}
-                    for r, v in REGIONS.items()},
+        "candidate_features": candidate_features,
+        "stimuli": {f"{kind}-{access}": len(rows) for (kind, access), (rows, _) in
+                    stimuli.items()},
+        "regions": {r: {"source_layer": v[0], "dataset": v[1], "sites": config["sites"][r],
+                        "rf_sigma": v[2]} for r, v in REGIONS.items()},
         "repetitions": REPETITIONS, "fz_bins_written": list(FZ_BINS),
         "fz_window": list(FZ_WINDOW),
         "datasets": DATASETS,
@@ -581,20 +661,49 @@ def brainscore(folder: Path, regions=()) -> None:
                "(ceiled, raw, error, ceiling) and the candidate layers; values unchanged.",
     })
 
-    # the model: torchvision resnet18 + fixture weights, Brain-Score's standard preprocessing
-    model = torch_vision.models.resnet18(weights=None)
-    model.load_state_dict(torch.load(folder / "resnet18.pth", weights_only=True))
-    identifier = "jaxbrain-fixture-resnet18"
+    # 4. memory only: LayerPCA fits its PCAs on all candidates' reference activations at once
+    # (1000 images x 6.3M features for ResNet-50's 18 candidates: 25 GB). Call it on groups of
+    # candidates whose activations fit, in forward order, as jaxbrain groups its own fits.
+    fixture = _fixture(folder)
+    features = json.loads((folder / "fixture.json").read_text())["candidate_features"]
+    original_pcas = pca_module.LayerPCA._pcas
+
+    def grouped_pcas(self, identifier, layers, n_components):
+        groups = reference_groups([layer for layer in fixture["candidates"] if layer in layers],
+                                  features)
+        fitted = {}
+        for group in groups:
+            fitted.update(original_pcas(self, identifier=identifier, layers=group,
+                                        n_components=n_components))
+        return fitted
+
+    pca_module.LayerPCA._pcas = grouped_pcas
+    patches.append({
+        "target": "brainscore_vision.model_helpers.activations.pca.LayerPCA._pcas",
+        "why": "memory only: the original is called once per group of candidate layers "
+               "(jaxbrain's extraction groups, reference_groups: activations + components "
+               f"<= {REFERENCE_BUDGET_BYTES / 2**30:.0f} GiB) instead of once for all; "
+               "each group costs one more pass over the reference images. Same PCAs "
+               "(fitted per layer either way).",
+        "groups": reference_groups(fixture["candidates"], features),
+    })
+
+    # the model: torchvision weights from the fixture, Brain-Score's standard preprocessing
+    arch = fixture["arch"]
+    candidates = fixture["candidates"]
+    model = getattr(torch_vision.models, arch)(weights=None)
+    model.load_state_dict(torch.load(folder / f"{arch}.pth", weights_only=True))
+    identifier = f"jaxbrain-fixture-{arch}"
     preprocessing = functools.partial(load_preprocess_images, image_size=IMAGE_SIZE)
     wrapper = PytorchWrapper(identifier=identifier, model=model, preprocessing=preprocessing)
     wrapper.image_size = IMAGE_SIZE
     commitment = ModelCommitment(identifier=identifier, activations_model=wrapper,
-                                 layers=CANDIDATE_LAYERS, visual_degrees=MODEL_DEGREES)
+                                 layers=candidates, visual_degrees=MODEL_DEGREES)
     region_layer_map = commitment.layer_model.region_layer_map  # TemporalAligned's RegionLayerMap
 
-    result = {"regions": {}, "candidate_layers": CANDIDATE_LAYERS, "monkeypatches": patches,
-              "model": {"identifier": identifier, "weights": "resnet18.pth",
-                        "architecture": "torchvision.models.resnet18",
+    result = {"regions": {}, "candidate_layers": candidates, "monkeypatches": patches,
+              "model": {"identifier": identifier, "weights": f"{arch}.pth",
+                        "architecture": f"torchvision.models.{arch}",
                         "preprocessing": f"load_preprocess_images(image_size={IMAGE_SIZE}) "
                                          "(Resize((224,224)), ToTensor, ImageNet Normalize)",
                         "visual_degrees": MODEL_DEGREES},
@@ -691,7 +800,7 @@ def _local_catalog(folder: Path) -> Path:
     return path
 
 
-def compare(folder: Path) -> None:
+def compare(folder: Path, regions=()) -> None:
     """jaxbrain's protocol on the fixture, against ``brainscore_commitment.json``."""
     import pandas as pd
 
@@ -700,13 +809,16 @@ def compare(folder: Path) -> None:
     from jaxbrain.engine.store import ResultsStore
     from jaxbrain.engine.sweep import SweepSpec, run_sweep
 
-    model = f"resnet18={folder / 'resnet18.pth'}"
-    regions = [r for r in _BENCHMARKS if r in theirs["regions"]]
+    fixture = _fixture(folder)
+    arch = fixture["arch"]
+    model = f"{arch}={folder / f'{arch}.pth'}"
+    regions = [r for r in _BENCHMARKS if r in theirs["regions"] and (not regions or r in regions)]
     spec = SweepSpec(models=(model,), output_dir=str(folder / "jaxbrain"),
                      benchmarks=tuple(b for r in regions for b in _BENCHMARKS[r]),
                      protocol="brainscore", pca_components=N_REFERENCE,
                      reference_dir=str(folder / "reference"),
-                     candidates=((model, tuple(CANDIDATE_LAYERS)),), cka=False)
+                     candidates=((model, tuple(fixture["candidates"])),), cka=False,
+                     extraction_memory_gb=REFERENCE_BUDGET_BYTES / 2**30)
     start = time.perf_counter()
     run_sweep(spec)
     seconds = time.perf_counter() - start
@@ -741,9 +853,77 @@ def compare(folder: Path) -> None:
           f"{folder / 'comparison.json'}; rows: {len(pd.unique(rows['unit_key']))}")
 
 
+MEMORY_BENCHMARK = "MajajHong2015public.IT-pls"  # 3200 stimuli (hvm-public)
+
+
+def memory(folder: Path, rest=()) -> None:
+    """The memory bar: jaxbrain's final (unreduced) scoring of the fixture model's widest
+    candidate on the 3200 hvm-public stimuli. The layer is extracted unreduced through the bank
+    cache here; a fresh process then scores it, and its peak resident memory (``ru_maxrss``,
+    imports and the prepared benchmark included) is the figure (``DIR/memory.json``)."""
+    import subprocess
+
+    import numpy as np
+
+    os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
+    from jaxbrain.benchmarks import load
+    from jaxbrain.engine.inputs import load_stimuli, resolve_model
+    from jaxbrain.features import NoReduction, extract_cached, prepare_images
+    from jaxbrain.features.stimuli import model_preprocessing, preprocessing_key
+
+    fixture = _fixture(folder)
+    features = json.loads((folder / "fixture.json").read_text())["candidate_features"]
+    layer = max(fixture["candidates"], key=lambda name: features[name])
+    benchmark = load(MEMORY_BENCHMARK)
+    model = resolve_model(f"{fixture['arch']}={folder / (fixture['arch'] + '.pth')}")
+    stimuli = load_stimuli(benchmark.stimulus_set, None, benchmark.visual_degrees)
+    options = model_preprocessing(model, stimuli.degrees)
+    start = time.perf_counter()
+    bank = extract_cached(model, prepare_images(stimuli.images, **options), stimuli.ids,
+                          cache_dir=folder / "memory_cache", taps=[layer],
+                          reduction=NoReduction(), preprocessing=preprocessing_key(**options))
+    extraction = time.perf_counter() - start
+    shape = bank.layers[layer].shape
+    del bank
+    out = subprocess.run([sys.executable, "-m", "experiments.brainscore_commitment",
+                          "memory-score", str(folder), layer], check=True,
+                         capture_output=True, text=True).stdout
+    scored = json.loads(out.strip().splitlines()[-1])
+    report = {"benchmark": MEMORY_BENCHMARK, "layer": layer, "shape": list(shape),
+              "bank_gib": float(np.prod(shape)) * 4 / 2**30,
+              "extraction_seconds": extraction, **scored}
+    (folder / "memory.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+def _memory_score(folder: Path, rest) -> None:
+    """In a fresh process: score the cached bank, print peak memory and time as JSON."""
+    import resource
+
+    os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
+    from jaxbrain.benchmarks import load
+    from jaxbrain.features import load as load_bank
+
+    (layer,) = rest
+    cache = folder / "memory_cache"
+    (key,) = [p.name for p in cache.iterdir() if not p.name.startswith(".")]
+    benchmark = load(MEMORY_BENCHMARK)
+    prepared = benchmark.prepare({})
+    bank = load_bank(cache, key)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    start = time.perf_counter()
+    (scored,) = benchmark.score(prepared, {layer: bank.layers[layer]}, bank.stimulus_ids)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"scoring_seconds": seconds, "peak_rss_gib": peak,
+                      "peak_rss_before_scoring_gib": before, "raw": scored.fields.get("raw"),
+                      "status": scored.fields.get("status")}))
+
+
 if __name__ == "__main__":
-    step, target, *regions = sys.argv[1:]
-    if step == "brainscore":
-        brainscore(Path(target), regions)
+    step, target, *rest = sys.argv[1:]
+    if step == "make":
+        make(Path(target), *rest)
     else:
-        {"make": make, "compare": compare}[step](Path(target))
+        {"brainscore": brainscore, "compare": compare, "memory": memory,
+         "memory-score": _memory_score}[step](Path(target), rest)

@@ -47,6 +47,8 @@ flags.DEFINE_string("assembly", "", "Brain-Score NetCDF assembly for all neural 
                     "path or a catalog name (default: each benchmark's own recordings).")
 flags.DEFINE_string("lamem", "", "LaMem-layout folder (or catalog archive) for the "
                     "memorability benchmarks.")
+flags.DEFINE_string("fmri", "", "Folder of fmri_<subject>.nc recordings (Brain-Score NetCDF) for "
+                    "the decoding benchmarks (default with --data_dir: the suite's folder).")
 flags.DEFINE_string("zoo_dir", "", "Model zoo (zoo.json) for zoo model names.")
 flags.DEFINE_bool("build_zoo", False, "Train missing <arch>-{random,categorization,memorability,"
                   "joint} zoo models on the synthetic suite first.")
@@ -67,6 +69,10 @@ flags.DEFINE_enum("protocol", "all_layers", ["all_layers", "brainscore"],
 flags.DEFINE_string("candidates_json", "", "JSON file: model reference -> candidate layers "
                     "for the brainscore protocol (default: each model's own).")
 flags.DEFINE_integer("batch_size", 32, "Extraction batch size.")
+flags.DEFINE_float("extraction_memory_gb", 4.0,
+                   "Host memory for fitting PCAs: layers are fitted in groups whose reference "
+                   "activations and components fit it (one pass over the reference images "
+                   "per group).")
 flags.DEFINE_integer("mesh_devices", 0, "Local devices the layers are sharded over (0: all).")
 flags.DEFINE_bool("cka", True, "Compute model-to-model layer x layer CKA maps.")
 flags.DEFINE_integer("shard_index", 0, "This shard (0-based).")
@@ -136,10 +142,12 @@ def spec_from_flags() -> SweepSpec:
         output_dir=FLAGS.output_dir, stimuli_csv=stimuli_csv, stimuli_dir=stimuli_dir,
         stimulus_degrees=FLAGS.stimulus_degrees,
         assembly=FLAGS.assembly or (str(data / "neural.nc") if data else ""),
-        lamem=FLAGS.lamem or (str(data / "lamem") if data else ""), zoo_dir=FLAGS.zoo_dir,
+        lamem=FLAGS.lamem or (str(data / "lamem") if data else ""),
+        fmri=FLAGS.fmri or (str(data) if data else ""), zoo_dir=FLAGS.zoo_dir,
         taps=tuple(FLAGS.taps), reduction=FLAGS.reduction, projection_dims=FLAGS.projection_dims,
         pca_components=FLAGS.pca_components, reference_csv=FLAGS.reference_csv,
         reference_dir=FLAGS.reference_dir, batch_size=FLAGS.batch_size,
+        extraction_memory_gb=FLAGS.extraction_memory_gb,
         mesh_devices=FLAGS.mesh_devices, cka=FLAGS.cka, protocol=FLAGS.protocol,
         candidates=_candidates(FLAGS.candidates_json), shard_index=shard_index,
         num_shards=num_shards, resume=FLAGS.resume, title=FLAGS.title)

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                             "(default: the benchmark's own, e.g. MajajHong2015.public)")
     score.add_argument("--lamem", help="LaMem-layout folder (memorability benchmarks; default: "
                                        "the benchmark's own)")
+    score.add_argument("--fmri", help="folder of fmri_<subject>.nc recordings (decoding "
+                                      "benchmarks)")
     score.add_argument("--group", help="NetCDF group holding the assembly (default: root)")
     score.add_argument("--benchmark", required=True, help="e.g. MajajHong2015.IT-pls")
     score.add_argument("--out", required=True, type=Path, help="JSON file to write")
@@ -117,7 +119,7 @@ def _score(args) -> dict:
     if args.group:
         changes["assembly_group"] = args.group
     benchmark = load(args.benchmark).with_overrides(**changes)
-    benchmark = benchmark.with_data(assembly=args.assembly, lamem=args.lamem)
+    benchmark = benchmark.with_data(assembly=args.assembly, lamem=args.lamem, fmri=args.fmri)
     layers, ids = _load_activations(args.activations)
     prepared = benchmark.prepare(catalog=args.catalog)
     result = layer_results(prepared, benchmark.score(prepared, layers, ids, filenames=ids))

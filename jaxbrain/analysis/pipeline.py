@@ -21,13 +21,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from jaxbrain import benchmarks as benchmark_registry
 from jaxbrain.analysis import figures, studies
 from jaxbrain.analysis.planted import PlantedSpec
 from jaxbrain.analysis.statistics import paired_test
 from jaxbrain.analysis.sweep_data import SweepData
-from jaxbrain.benchmarks import BrainResponses, decode_features
-from jaxbrain.data.assemblies import average_repetitions, time_window
-from jaxbrain.data.brainscore_io import read_assembly
 from jaxbrain.engine.commitment import is_target
 from jaxbrain.engine.inputs import resolve_model
 from jaxbrain.engine.report import save_figure
@@ -240,8 +238,7 @@ def memorability_brain(ctx: StudyContext) -> Outcome:
 
 
 def _decoding_layers(ctx: StudyContext, model_ref: str) -> tuple[np.ndarray, dict, dict]:
-    """Raw (unreduced) activations of every layer, at most ``decoding_units`` units each
-    (a seeded random subset, as Horikawa & Kamitani sampled 1000 units per layer)."""
+    """Raw (unreduced) activations of every layer (the benchmark samples their units)."""
     stimuli = ctx.data.stimuli
     model = resolve_model(model_ref, ctx.data.spec.zoo_dir or None)
     options = model_preprocessing(model, stimuli.degrees)
@@ -249,32 +246,28 @@ def _decoding_layers(ctx: StudyContext, model_ref: str) -> tuple[np.ndarray, dic
                           cache_dir=Path(ctx.data.spec.output_dir) / "cache",
                           reduction=NoReduction(), model_name=model_ref,
                           preprocessing=make_preprocessing_key(**options))
-    rng = np.random.default_rng(ctx.seed)
-    layers = {}
-    for name, values in bank.layers.items():
-        values = np.asarray(values).reshape(len(values), -1)
-        if values.shape[1] > ctx.decoding_units:
-            keep = np.sort(rng.choice(values.shape[1], ctx.decoding_units, replace=False))
-            values = values[:, keep]
-        layers[name] = values
+    layers = dict(bank.layers)
     return np.asarray(bank.stimulus_ids).astype(str), layers, relative_depths(list(layers))
 
 
 def decodability(ctx: StudyContext) -> Outcome:
     """Per-unit decoding accuracy of every layer from each fMRI subject's voxels, unit
-    rankings, accuracy by depth and cross-subject consistency, for each decoding model."""
+    rankings, accuracy by depth and cross-subject consistency, for each decoding model
+    (the ``Synthetic.decoding`` benchmark's read-out on the study's subjects)."""
     if not ctx.fmri:
         raise ValueError("the decodability study needs fMRI subjects (--fmri)")
-    subjects = {}
-    for subject, path in ctx.fmri.items():
-        trials = average_repetitions(time_window(read_assembly(path), -np.inf, np.inf))
-        subjects[subject] = BrainResponses(trials.values, trials["stimulus_id"].values)
+    folders = {str(Path(path).parent) for path in ctx.fmri.values()}
+    if len(folders) != 1 or any(Path(p).name != f"fmri_{s}.nc" for s, p in ctx.fmri.items()):
+        raise ValueError(f"the decodability study reads fMRI subjects as one folder of "
+                         f"fmri_<subject>.nc files; got {ctx.fmri}")
+    benchmark = benchmark_registry.load("Synthetic.decoding").with_overrides(
+        fmri=folders.pop(), units=ctx.decoding_units, seed=ctx.seed)
+    prepared = benchmark.prepare()
     tables: dict[str, list[pd.DataFrame]] = {}
     findings = []
     for model in ctx.decoding_models:
         ids, layers, depths = _decoding_layers(ctx, model)
-        test_ids = ids[np.random.default_rng(ctx.seed).permutation(ids.size)[: ids.size // 5]]
-        decoded = decode_features(subjects, layers, ids, test_ids)
+        decoded = benchmark.decode(prepared, layers, ids)
         summary = studies.decodability_summary(decoded, depths, seed=ctx.seed)
         for name in ("per_subject", "by_depth", "top_units", "consistency"):
             tables.setdefault(name, []).append(summary[name].assign(model=model))

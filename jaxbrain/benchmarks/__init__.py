@@ -1,6 +1,6 @@
 """Benchmarks: named, versioned recipes from data and activations to scores. Each kind is one
-module (``neural``, ``memorability``) implementing :class:`Benchmark`; ``load(name)`` and
-``names()`` cover every registered one."""
+module (``neural``, ``memorability``, ``decoding``) implementing :class:`Benchmark`;
+``load(name)`` and ``names()`` cover every registered one."""
 
 from jaxbrain.benchmarks.base import (
     CONVENTIONS,
@@ -10,7 +10,7 @@ from jaxbrain.benchmarks.base import (
     ceiled,
     layer_results,
 )
-from jaxbrain.benchmarks.decoding import BrainResponses, decode_features
+from jaxbrain.benchmarks.decoding import BrainResponses, DecodingBenchmark, decode_features
 from jaxbrain.benchmarks.memorability import MemorabilityBenchmark, score_memorability
 from jaxbrain.benchmarks.neural import NeuralBenchmark, score_layers_on
 from jaxbrain.benchmarks.registry import BENCHMARKS, load, names
@@ -20,6 +20,7 @@ __all__ = [
     "CONVENTIONS",
     "Benchmark",
     "BrainResponses",
+    "DecodingBenchmark",
     "MemorabilityBenchmark",
     "NeuralBenchmark",
     "Prepared",

@@ -72,7 +72,7 @@ class Benchmark(abc.ABC):
       whose best layer is shown).
     """
 
-    kind: ClassVar[str]  # a label for rows and reports ("neural", "memorability")
+    kind: ClassVar[str]  # a label for rows and reports ("neural", "memorability", "decoding")
 
     @property
     @abc.abstractmethod
@@ -93,7 +93,7 @@ class Benchmark(abc.ABC):
         return dataclasses.replace(self, **changes)
 
     @abc.abstractmethod
-    def with_data(self, *, assembly=None, lamem=None) -> Benchmark:
+    def with_data(self, *, assembly=None, lamem=None, fmri=None) -> Benchmark:
         """This benchmark on other data for one run (the data it takes; others ignored)."""
 
     @abc.abstractmethod

@@ -4,19 +4,25 @@ Each network unit is decoded from a subject's voxels by ridge regression fitted 
 training stimuli (alpha per unit by leave-one-out over the alpha grid); a unit's decoding
 accuracy is the Pearson r between decoded and true activations across the test stimuli.
 Units are ranked by accuracy, and subjects agree to the extent that their per-unit accuracies
-correlate.
+correlate. :class:`DecodingBenchmark` is the registry's form: its data are the subjects'
+recordings, it samples each layer's units and holds out its test stimuli itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
+from jaxbrain.benchmarks.base import Benchmark, Prepared, ScoredLayer, load_once
 from jaxbrain.benchmarks.layers import flatten_checked
-from jaxbrain.data.assemblies import match_rows
+from jaxbrain.data.assemblies import average_repetitions, match_rows, time_window
+from jaxbrain.data.brainscore_io import read_assembly
+from jaxbrain.files import file_digest
 from jaxbrain.kernels import DEFAULT_ALPHAS, pearson, ridge_cv_predict
 
 READOUT = "ridge from voxels, alpha per unit by efficient leave-one-out over logspace(-3, 7, 21)"
@@ -87,3 +93,103 @@ def decode_features(
         results[name] = {"subjects": per_subject, "consistency": consistency}
     return {"readout": READOUT, "accuracy": "Pearson r across test stimuli, per unit",
             "n_train": int(train_idx.size), "n_test": int(test_idx.size), "layers": results}
+
+
+FMRI_PATTERN = "fmri_*.nc"  # one Brain-Score-layout NetCDF per subject: fmri_<subject>.nc
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodingBenchmark(Benchmark):
+    """Mean per-unit decoding accuracy of a layer's units from the subjects' voxels; the
+    per-subject means and the cross-subject consistency of per-unit accuracies come with it."""
+
+    kind: ClassVar[str] = "decoding"
+    region: ClassVar[str] = ""  # a target outside layer commitment (role "report")
+    role: ClassVar[str] = "report"
+    stimulus_set: ClassVar[str | None] = None  # the caller's stimuli (the recordings' ids)
+    visual_degrees: ClassVar[float] = 8.0
+    identifier: str
+    version: str = "jaxbrain-1"
+    # A folder of fmri_<subject>.nc files (voxel responses, trials averaged); None: the caller
+    # gives it for the run.
+    fmri: str | None = None
+    units: int = 1000  # decoded units per layer: a seeded random subset, as Horikawa & Kamitani
+    test_fraction: float = 0.2  # held-out stimuli (seeded)
+    seed: int = 0
+    alphas: tuple[float, ...] | None = None
+    readout: str = READOUT
+
+    @property
+    def metric(self) -> str:
+        return "decoding_r"
+
+    def with_data(self, *, assembly=None, lamem=None, fmri=None) -> DecodingBenchmark:
+        return self if fmri is None else dataclasses.replace(self, fmri=str(fmri))
+
+    def prepare(self, cache: dict | None = None, catalog=None) -> PreparedDecoding:
+        if self.fmri is None:
+            raise ValueError(f"benchmark {self.identifier} names no fMRI recordings: give a "
+                             f"folder of {FMRI_PATTERN} files")
+
+        def load():
+            files = sorted(Path(self.fmri).glob(FMRI_PATTERN))
+            if not files:
+                raise ValueError(f"{self.fmri}: no fMRI subjects ({FMRI_PATTERN})")
+            subjects = {}
+            for path in files:
+                trials = average_repetitions(time_window(read_assembly(path), -np.inf, np.inf))
+                subjects[path.stem.removeprefix("fmri_")] = BrainResponses(
+                    np.asarray(trials.values), np.asarray(trials["stimulus_id"].values))
+            return subjects, "+".join(file_digest(path) for path in files)
+
+        subjects, digest = load_once(cache, ("fmri", self.fmri), load)
+        return PreparedDecoding(benchmark=self, source=self.fmri, digest=digest, ceiling=None,
+                                subjects=subjects)
+
+    def test_ids(self, stimulus_ids) -> np.ndarray:
+        """The held-out stimuli: a seeded ``test_fraction`` of the stimuli, independent of
+        their order."""
+        ids = np.sort(np.asarray(stimulus_ids).astype(str))
+        n_test = max(3, round(self.test_fraction * ids.size))
+        return ids[np.random.default_rng(self.seed).permutation(ids.size)[:n_test]]
+
+    def sampled_units(self, layers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each layer's decoded units: all, or a seeded random ``units`` of them."""
+        rng = np.random.default_rng(self.seed)
+        out = {}
+        for name, values in layers.items():
+            values = np.asarray(values).reshape(len(values), -1)
+            if values.shape[1] > self.units:
+                values = values[:, np.sort(rng.choice(values.shape[1], self.units,
+                                                      replace=False))]
+            out[name] = values
+        return out
+
+    def decode(self, prepared: PreparedDecoding, layers: Mapping[str, np.ndarray],
+               stimulus_ids) -> dict:
+        """The full :func:`decode_features` result (per-unit accuracies and rankings)."""
+        return decode_features(prepared.subjects, self.sampled_units(layers), stimulus_ids,
+                               self.test_ids(stimulus_ids), self.alphas)
+
+    def score(self, prepared: PreparedDecoding, layers: Mapping[str, np.ndarray],
+              stimulus_ids, *, filenames=None, mesh=None) -> list[ScoredLayer]:
+        decoded = self.decode(prepared, layers, stimulus_ids)
+        scored = []
+        for name in layers:
+            result = decoded["layers"][name]
+            per_subject = {s: v["mean_accuracy"] for s, v in result["subjects"].items()}
+            values = np.array(list(per_subject.values()))
+            consistency = list(result["consistency"].values())
+            scored.append(ScoredLayer(name, {
+                "raw": float(values.mean()),
+                "error": float(values.std() / np.sqrt(values.size)),
+                "per_split": values.tolist(), "per_subject": per_subject,
+                "consistency": float(np.mean(consistency)) if consistency else None,
+                "n_units": len(next(iter(result["subjects"].values()))["accuracy"]),
+                "n_test": decoded["n_test"], "status": "ok"}))
+        return scored
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedDecoding(Prepared):
+    subjects: dict  # subject -> BrainResponses

@@ -57,7 +57,7 @@ class MemorabilityBenchmark(Benchmark):
     def metric(self) -> str:
         return "spearman"
 
-    def with_data(self, *, assembly=None, lamem=None) -> MemorabilityBenchmark:
+    def with_data(self, *, assembly=None, lamem=None, fmri=None) -> MemorabilityBenchmark:
         return self if lamem is None else dataclasses.replace(self, lamem=str(lamem))
 
     def prepare(self, cache: dict | None = None, catalog=None) -> PreparedMemorability:

@@ -96,7 +96,7 @@ class NeuralBenchmark(Benchmark):
     def metric(self) -> str:
         return self.mapping
 
-    def with_data(self, *, assembly=None, lamem=None) -> NeuralBenchmark:
+    def with_data(self, *, assembly=None, lamem=None, fmri=None) -> NeuralBenchmark:
         return self if assembly is None else dataclasses.replace(self, assembly=str(assembly))
 
     def prepare(self, cache: dict | None = None, catalog=None) -> PreparedNeural:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 
 from jaxbrain.benchmarks.base import Benchmark
+from jaxbrain.benchmarks.decoding import DecodingBenchmark
 from jaxbrain.benchmarks.memorability import MemorabilityBenchmark
 from jaxbrain.benchmarks.neural import MAPPINGS, NeuralBenchmark
 
@@ -81,6 +82,8 @@ def _build() -> dict[str, Benchmark]:
     # downloadable: its folder, or a user-catalog archive, is given with the benchmark).
     benchmarks += [MemorabilityBenchmark("Synthetic.memorability"),
                    MemorabilityBenchmark("LaMem.memorability")]
+    # Feature decoding from the synthetic suite's fMRI subjects (their folder given per run).
+    benchmarks.append(DecodingBenchmark("Synthetic.decoding"))
     return {b.identifier: b for b in benchmarks}
 
 

@@ -102,13 +102,14 @@ class BenchmarkData(NamedTuple):
         return self.prepared.digest
 
 
-def load_benchmarks(names, *, assembly_path="", lamem_dir="") -> list[BenchmarkData]:
-    """Registry benchmarks, each on its own data unless ``assembly_path`` / ``lamem_dir``
-    override it for this run (each benchmark takes the override that fits it); data shared
-    by several benchmarks are read once."""
+def load_benchmarks(names, *, assembly_path="", lamem_dir="", fmri_dir="") -> list[BenchmarkData]:
+    """Registry benchmarks, each on its own data unless ``assembly_path`` / ``lamem_dir`` /
+    ``fmri_dir`` override it for this run (each benchmark takes the override that fits it);
+    data shared by several benchmarks are read once."""
     loaded, cache = [], {}
     for name in names:
         benchmark = benchmark_registry.load(name).with_data(assembly=assembly_path or None,
-                                                            lamem=lamem_dir or None)
+                                                            lamem=lamem_dir or None,
+                                                            fmri=fmri_dir or None)
         loaded.append(BenchmarkData(name, benchmark, benchmark.prepare(cache)))
     return loaded

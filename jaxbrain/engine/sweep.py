@@ -63,6 +63,7 @@ class SweepSpec:
     stimulus_degrees: float = 8.0
     assembly: str = ""
     lamem: str = ""
+    fmri: str = ""  # folder of fmri_<subject>.nc (decoding benchmarks)
     zoo_dir: str = ""
     taps: tuple[str, ...] = ()  # empty: every tap of every model
     reduction: str = "random_projection"  # none | random_projection | pca
@@ -71,6 +72,8 @@ class SweepSpec:
     reference_csv: str = ""  # PCA reference images (stimulus-set CSV); default: the stimuli
     reference_dir: str = ""
     batch_size: int = 32
+    # host memory for PCA fitting (reference activations + components per group of layers)
+    extraction_memory_gb: float = 4.0
     mesh_devices: int = 0  # layers sharded over this many local devices (0: all)
     cka: bool = True
     # "all_layers": every layer on every benchmark, through ``reduction`` (the studies' mode);
@@ -130,7 +133,8 @@ def settings_key(spec: SweepSpec, groups: list[StimulusGroup]) -> str:
     reduction (not how the work is split or shown).  Done-markers carry it, so a marker
     left by a sweep with other settings never counts as done for this one."""
     fields = dataclasses.asdict(spec)
-    for name in ("shard_index", "num_shards", "resume", "title", "mesh_devices", "output_dir"):
+    for name in ("shard_index", "num_shards", "resume", "title", "mesh_devices", "output_dir",
+                 "extraction_memory_gb"):
         fields.pop(name)
     return unit_key(**fields, stimuli=[g.stimuli.digest for g in groups],
                     data={b.name: b.digest for g in groups for b in g.benches})
@@ -206,6 +210,7 @@ def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list
         model, images, stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
         taps=layers, reduction=reduction, batch_size=spec.batch_size,
         reference_images=_reference_images(spec, model, stimuli, reduction),
+        memory_budget_bytes=int(spec.extraction_memory_gb * 2**30),
         progress=lambda it: progress(it, desc=f"extract {model_ref} {stimuli.source}",
                                      leave=False),
         model_name=model_ref, preprocessing=prep)
@@ -321,7 +326,8 @@ def sweep_model(spec: SweepSpec, model_ref: str, groups: list[StimulusGroup],
 def prepare_inputs(spec: SweepSpec) -> list[StimulusGroup]:
     """The sweep's benchmarks with their prepared targets (splits, ceilings), grouped by the
     stimuli they are scored on, each stimulus set read once."""
-    benches = load_benchmarks(spec.benchmarks, assembly_path=spec.assembly, lamem_dir=spec.lamem)
+    benches = load_benchmarks(spec.benchmarks, assembly_path=spec.assembly, lamem_dir=spec.lamem,
+                              fmri_dir=spec.fmri)
     keys: dict[tuple, list[BenchmarkData]] = {}
     for bench in benches:
         if spec.stimuli_csv:

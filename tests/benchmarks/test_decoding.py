@@ -55,3 +55,40 @@ def test_bad_inputs(study):
     bad = dict(subjects, s3=short)
     with pytest.raises(ValueError, match="subject 's3'"):
         decode_features(bad, {"layer": units}, ids, ids[::5])
+
+
+def test_registry_benchmark_reads_subject_files_and_scores_in_the_common_schema(tmp_path, study):
+    """``Synthetic.decoding`` on fmri_<subject>.nc files: one scorer (decode_features on the
+    benchmark's sampled units and held-out stimuli), rows in the schema of every benchmark."""
+    import xarray as xr
+
+    from jaxbrain.benchmarks import layer_results, load, names
+    from jaxbrain.data import write_assembly
+
+    ids, units, subjects = study
+    for subject, (voxels, order) in subjects.items():
+        trials = np.concatenate([voxels, voxels + 0.01])  # two repetitions
+        assembly = xr.DataArray(
+            trials[:, :, None], dims=("presentation", "neuroid", "time_bin"),
+            coords={"stimulus_id": ("presentation", np.tile(order, 2)),
+                    "repetition": ("presentation", np.repeat([0, 1], len(order))),
+                    "neuroid_id": ("neuroid", [f"v{i}" for i in range(voxels.shape[1])]),
+                    "region": ("neuroid", ["VC"] * voxels.shape[1]),
+                    "time_bin_start": ("time_bin", [0]), "time_bin_end": ("time_bin", [1])})
+        write_assembly(assembly, tmp_path / f"fmri_{subject}.nc")
+    assert "Synthetic.decoding" in names()
+    with pytest.raises(ValueError, match="names no fMRI recordings"):
+        load("Synthetic.decoding").prepare()
+    benchmark = load("Synthetic.decoding").with_data(fmri=tmp_path).with_overrides(units=8)
+    prepared = benchmark.prepare()
+    assert sorted(prepared.subjects) == ["s1", "s2"]
+    layers = {"layer": units, "narrow": units[:, :4]}
+    result = layer_results(prepared, benchmark.score(prepared, layers, ids))
+    decoded = benchmark.decode(prepared, layers, ids)
+    means = [decoded["layers"]["layer"]["subjects"][s]["mean_accuracy"] for s in ("s1", "s2")]
+    row = result["layers"]["layer"]
+    assert row["raw"] == pytest.approx(np.mean(means)) and row["n_units"] == 8
+    assert row["n_test"] == 30 and row["status"] == "ok"
+    assert result["layers"]["narrow"]["n_units"] == 4
+    # the held-out stimuli do not depend on the activations' row order
+    assert set(benchmark.test_ids(ids[::-1])) == set(benchmark.test_ids(ids))

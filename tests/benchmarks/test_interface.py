@@ -30,7 +30,7 @@ def test_every_registered_benchmark_implements_the_interface():
         assert benchmark.visual_degrees > 0 and benchmark.version
         assert benchmark.definition()["kind"] == benchmark.kind
         kinds.add(benchmark.kind)
-    assert kinds == {"neural", "memorability"}
+    assert kinds == {"neural", "memorability", "decoding"}
     assert {"Synthetic.memorability", "LaMem.memorability"} <= set(names())
 
 
