@@ -13,10 +13,7 @@ with status 2; ``--out`` is written atomically, only when everything succeeded.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from jaxbrain.benchmarks import CONVENTIONS, layer_results, load
 from jaxbrain.benchmarks.neural import MAPPINGS
 from jaxbrain.data import fetch, load_catalog
 from jaxbrain.data.fetch import cached_where, present_size
+from jaxbrain.files import WriteError, atomic_write, check_writable_file, json_bytes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +90,9 @@ def _load_activations(path: Path):
     if "stimulus_id" not in arrays:
         raise ValueError(f"{path}: no 'stimulus_id' array (arrays: {sorted(arrays)})")
     ids = arrays.pop("stimulus_id")
+    if ids.ndim != 1:
+        raise ValueError(f"{path}: 'stimulus_id' must be 1-D (one id per row), got shape "
+                         f"{ids.shape}")
     if not arrays:
         raise ValueError(f"{path}: no layer arrays besides 'stimulus_id'")
     return arrays, ids
@@ -124,20 +125,15 @@ def _score(args) -> dict:
     prepared = benchmark.prepare(catalog=args.catalog)
     result = layer_results(prepared, benchmark.score(prepared, layers, ids, filenames=ids))
     result["jaxbrain_version"] = jaxbrain.__version__
+    result["null_values"] = ("null marks an undefined number (NaN), e.g. the Pearson r of a "
+                             "neuroid whose responses or predictions are constant; such "
+                             "neuroids are counted in nan_neuroids and left out of medians")
+    dtypes = sorted({str(v.dtype) for v in layers.values()})
+    if any(d in ("float16", "bfloat16") or not d.startswith("float") for d in dtypes):
+        result["computed_in"] = (f"activations of dtype {', '.join(dtypes)} were scored in "
+                                 "float32")
     result["inputs"] = {"activations": str(args.activations), "data": prepared.source}
     return result
-
-
-def _write_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _size(n: int | None) -> str:
@@ -173,11 +169,12 @@ def main(argv=None) -> int:
     try:
         if args.command == "fetch":
             return _fetch(args)
+        check_writable_file(args.out)  # before the work, not after
         result = _score(args)
-    except ValueError as err:
+        atomic_write(args.out, json_bytes(result, indent=2))
+    except (ValueError, WriteError) as err:
         print(f"jaxbrain: error: {err}", file=sys.stderr)
         return 2
-    _write_atomically(args.out, result)
     for name, scores in result["layers"].items():
         if "raw" not in scores:
             print(f"{name}: {scores['status']}")

@@ -124,3 +124,113 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "jaxbrain"
     proc = subprocess.run([str(script), "score", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--activations" in proc.stdout
+
+
+# --- hostile inputs (issue 13) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mapping", ["pls", "ridge"])
+def test_float16_activations_score_as_float32_in_strict_json(files, mapping):
+    """Half-precision activations are scored in float32 (and the output says so): the same
+    numbers as the same values given as float32; narrow layers are skipped, not fatal; NaN
+    (a constant neuroid) is written as null, which strict JSON parsers accept."""
+    tmp_path, nc, _, ids, good, order = files
+    half = good[order].astype(np.float16)
+    np.savez(tmp_path / "half.npz", stimulus_id=ids[order], good=half,
+             logits=half[:, :3], vector=half[:, 0])
+    np.savez(tmp_path / "single.npz", stimulus_id=ids[order], good=half.astype(np.float32))
+    assert run(tmp_path, nc, tmp_path / "half.npz", "--mapping", mapping, out="h.json") == 0
+    assert run(tmp_path, nc, tmp_path / "single.npz", "--mapping", mapping, out="s.json") == 0
+    text = (tmp_path / "h.json").read_text()
+    half_result = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    single = json.loads((tmp_path / "s.json").read_text())
+    assert "float32" in half_result["computed_in"]
+    np.testing.assert_allclose(half_result["layers"]["good"]["per_split"],
+                               single["layers"]["good"]["per_split"], atol=1e-6)
+    if mapping == "pls":
+        assert half_result["layers"]["logits"]["status"].startswith("skipped: 3 features")
+        assert half_result["layers"]["vector"]["status"].startswith("skipped: 1 features")
+
+
+def test_undefined_values_are_null(files, rng):
+    """A neuroid with constant responses has an undefined r: null in the JSON, counted."""
+    import xarray as xr
+
+    from jaxbrain.data import read_assembly
+
+    tmp_path, nc, acts, *_ = files
+    assembly = read_assembly(nc)
+    values = assembly.values.copy()
+    values[:, 0] = 5.0  # neuroid n0 (IT) constant
+    flat = tmp_path / "flat.nc"
+    write_like_brainio(xr.DataArray(values, dims=assembly.dims, coords=assembly.coords), flat)
+    assert run(tmp_path, flat, acts, "--no-ceiling") == 0
+    result = json.loads((tmp_path / "scores.json").read_text(),
+                        parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    good = result["layers"]["good"]
+    assert good["per_neuroid"]["n0"] is None and good["nan_neuroids"] == 1
+    assert "null" in result["null_values"]
+
+
+@pytest.mark.parametrize("where, message", [
+    ("folder", "is a folder"), ("parent_file", "is a file, not a folder"),
+    ("read_only", "is not writable")])
+def test_output_location_is_checked_before_scoring(files, capsys, monkeypatch, where, message):
+    tmp_path, nc, acts, *_ = files
+    if where == "folder":
+        out = tmp_path / "a_folder"
+        out.mkdir()
+    elif where == "parent_file":
+        (tmp_path / "plain").write_text("x")
+        out = tmp_path / "plain" / "scores.json"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        out = locked / "scores.json"
+        monkeypatch.setattr("os.access", lambda *_: False)  # root ignores modes
+    scored = []
+    monkeypatch.setattr("jaxbrain.cli._score", lambda args: scored.append(1))
+    assert main(["score", "--activations", str(acts), "--assembly", str(nc), "--benchmark",
+                 "MajajHong2015.IT-pls", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not scored
+
+
+def test_full_disk_on_output_is_one_message(files, capsys, monkeypatch):
+    import errno
+
+    tmp_path, nc, acts, *_ = files
+    real_open = open
+
+    def full(path, mode="r", *args, **kwargs):
+        if "w" in mode and ".scores.json" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    assert run(tmp_path, nc, acts) == 2
+    err = capsys.readouterr().err
+    assert "scores.json" in err and "no space left" in err.lower()
+    assert not (tmp_path / "scores.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scores.json")]
+
+
+def test_two_dimensional_stimulus_ids_are_refused(files, capsys):
+    tmp_path, nc, _, ids, good, order = files
+    np.savez(tmp_path / "bad.npz", stimulus_id=ids[order][:, None], good=good[order])
+    assert run(tmp_path, nc, tmp_path / "bad.npz") == 2
+    assert "'stimulus_id' must be 1-D" in capsys.readouterr().err
+
+
+def test_output_files_follow_the_umask(files):
+    import os
+    import stat
+
+    tmp_path, nc, acts, *_ = files
+    old = os.umask(0o022)
+    try:
+        assert run(tmp_path, nc, acts) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "scores.json").stat().st_mode) == 0o644

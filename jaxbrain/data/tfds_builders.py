@@ -30,23 +30,26 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxbrain.data.lamem import read_lamem
+from jaxbrain.features.stimuli import read_image
 
 _IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _LAMEM_SPLITS = range(1, 6)
 
 
 def _encoded_rgb(path: Path) -> bytes:
-    """The image as bytes that decode to uint8 RGB; a ValueError naming the file if unreadable."""
+    """The image as bytes that decode to uint8 RGB (JPEGs as they are; anything else as PNG of
+    :func:`read_image`'s pixels, so 16-bit images are scaled, not clipped); a ValueError naming
+    the file if unreadable."""
     try:
         with Image.open(path) as image:
-            image.load()  # decode fully now, so truncated files fail at build time
             if image.format == "JPEG" and image.mode == "RGB":
+                image.load()  # decode fully now, so truncated files fail at build time
                 return path.read_bytes()
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, format="PNG")
-            return buffer.getvalue()
     except Exception as error:
         raise ValueError(f"{path}: unreadable image file ({error})") from error
+    buffer = io.BytesIO()
+    Image.fromarray(read_image(str(path))).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _image_files(folder: Path) -> list[Path]:

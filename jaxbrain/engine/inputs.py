@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
 
 from jaxbrain import benchmarks as benchmark_registry
 from jaxbrain.benchmarks.base import Benchmark, Prepared
 from jaxbrain.data.brainscore_io import image_folder, read_stimulus_set
+from jaxbrain.features.stimuli import read_image
 from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
 from jaxbrain.models.hidden import hidden_network
 from jaxbrain.models.taps import TappedModel
@@ -58,20 +58,6 @@ class Stimuli(NamedTuple):
     source: str = ""  # the stimulus set's catalog name or CSV
 
 
-def _read_image(location: str) -> np.ndarray:
-    if "::" in location:
-        import io
-        import zipfile
-
-        archive, member = location.split("::", 1)
-        with zipfile.ZipFile(archive) as z:
-            image = Image.open(io.BytesIO(z.read(member)))
-            image.load()
-    else:
-        image = Image.open(location)
-    return np.asarray(image.convert("RGB"))
-
-
 def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
     """The stimuli of a CSV and its images, of a catalog stimulus set (``image_dir`` None), or
     every image in a folder (``csv_path`` None; ids are the file names, in sorted order)."""
@@ -80,7 +66,10 @@ def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
         csv_path = image_dir
     else:
         table = read_stimulus_set(csv_path, image_dir or None)
-    images = [_read_image(str(p)) for p in table["stimulus_path"]]
+    images = [read_image(str(p)) for p in table["stimulus_path"]]
+    if len(images) > 1 and all(np.array_equal(images[0], image) for image in images[1:]):
+        raise ValueError(f"{csv_path}: all {len(images)} images are identical (e.g. one flat "
+                         "colour): nothing could be scored; check how they were written")
     ids = table["stimulus_id"].to_numpy(str)
     digest = hashlib.sha256()
     for sid, image in zip(ids, images, strict=True):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import math
 import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from jaxbrain.engine.commitment import is_target
+from jaxbrain.files import atomic_write
 
 REGIONS = ("V1", "V2", "V4", "IT")
 DPI = 110
@@ -498,21 +498,11 @@ def _cell(text: str) -> str:
 
 
 def save_figure(fig: Figure, path: Path) -> None:
-    _write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    """Readers (a browser, a resumed sweep) never see a half-written file."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    atomic_write(path, buffer.getvalue())
 
 
 def write_text(path: Path, text: str) -> None:
-    _write_atomically(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Readers (a browser, a resumed sweep) never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))

@@ -363,12 +363,20 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
     settings = settings_key(spec, groups)
-    markers = [sweep_model(spec, ref, groups, store, progress, settings)
-               for ref in progress(mine, desc="models")]
+    markers = []
+    for ref in progress(mine, desc="models"):
+        if spec.resume and _done(spec, ref, settings):  # finished: nothing to redo or rewrite
+            markers.append({**json.loads(_marker_path(spec, ref).read_text()), "computed": 0})
+        else:
+            markers.append(sweep_model(spec, ref, groups, store, progress, settings))
     summary = {"models": mine, "computed": sum(m["computed"] for m in markers),
                "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None}
     if all(_done(spec, m, settings) for m in spec.models):
-        summary["report"] = str(write_sweep_report(spec, groups))
+        existing = Path(spec.output_dir) / "report.md"
+        # A re-run that computed nothing leaves a finished sweep's report as it is (so it
+        # also works in a folder that has since become read-only).
+        rewrite = summary["computed"] or len(mine) < len(spec.models) or not existing.exists()
+        summary["report"] = str(write_sweep_report(spec, groups) if rewrite else existing)
     return summary
 
 

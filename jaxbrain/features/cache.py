@@ -8,16 +8,18 @@ taps, so a changed configuration never reuses a stale bank.
 
 Writes are atomic: a bank is written into a hidden temporary directory beside its final one
 (``.<key>.*.tmp``) and renamed into place only when complete, so a killed save leaves debris
-that is never loaded (and is safe to delete), never a half bank under the final name. An entry
-under the final name that is unreadable or inconsistent can only come from outside damage, so
-``load`` raises a ValueError naming it (delete it to recompute) rather than silently redoing
-hours of extraction or hiding the damage.
+that is never loaded (and is safe to delete), never a half bank under the final name. Every
+layer file's sha256 is stored and checked on load: an entry under the final name that is
+unreadable, truncated or changed can only come from outside damage, so ``load`` raises
+:class:`DamagedBank` naming it, and ``extract_cached`` moves it aside (``.<key>.damaged-N``,
+kept for inspection) with a warning and recomputes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,9 +36,11 @@ from jaxbrain.features.extract import (
     fingerprint,
 )
 from jaxbrain.features.reductions import DEFAULT_REDUCTION, Reduction, as_reduction
+from jaxbrain.files import write_error
 from jaxbrain.models.taps import ALL
 
 FORMAT = "jaxbrain.layerbank/1"
+logger = logging.getLogger(__name__)
 
 
 def _canonical_taps(taps: Iterable[str] | str) -> str | list[str]:
@@ -58,26 +62,40 @@ def cache_key(*, weights_hash: str, stimuli_hash: str, preprocessing: dict | Non
 
 
 def save(bank: LayerBank, cache_dir: str | os.PathLike, key: str) -> Path:
-    """Write ``bank`` to ``cache_dir/key/`` atomically; returns that path."""
+    """Write ``bank`` to ``cache_dir/key/`` atomically, with the sha256 of every layer file;
+    returns that path. A failed write (a full disk) raises :class:`WriteError` naming the file
+    and the cause, and leaves nothing under the final name."""
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / key
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=cache_dir))
     try:
-        np.save(tmp / "stimulus_ids.npy", np.asarray(bank.stimulus_ids).astype(str))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=cache_dir))
+    except OSError as err:
+        raise write_error(cache_dir, err) from err
+    current = tmp
+    try:
+        current = tmp / "stimulus_ids.npy"
+        np.save(current, np.asarray(bank.stimulus_ids).astype(str))
         entries = []
         for i, (name, values) in enumerate(bank.layers.items()):
             file = f"layer{i:04d}.npy"
-            np.save(tmp / file, np.asarray(values, np.float32))
-            entries.append({"name": name, "file": file, "shape": list(np.shape(values))})
+            current = tmp / file
+            values = np.ascontiguousarray(values, np.float32)
+            np.save(current, values)
+            entries.append({"name": name, "file": file, "shape": list(np.shape(values)),
+                            "sha256": hashlib.sha256(values.data).hexdigest()})
         info = {"format": FORMAT, "key": key, "layers": entries, "meta": bank.meta}
-        (tmp / "meta.json").write_text(json.dumps(info, indent=1))
+        current = tmp / "meta.json"
+        current.write_text(json.dumps(info, indent=1))
         try:
             os.rename(tmp, final)
         except OSError:
             if not (final / "meta.json").exists():
                 raise
             shutil.rmtree(tmp)  # another writer finished first; the same key is the same bank
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(final / current.name, err) from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -86,8 +104,9 @@ def save(bank: LayerBank, cache_dir: str | os.PathLike, key: str) -> Path:
 
 def load(cache_dir: str | os.PathLike, key: str) -> LayerBank | None:
     """The bank saved under ``key`` (layers memory-mapped read-only; ``meta`` gains
-    ``cache_key`` and ``cache_dir``), or None if there is none. A damaged entry raises a
-    ValueError naming its path."""
+    ``cache_key`` and ``cache_dir``), or None if there is none. Every layer file is checked
+    against its stored sha256: a damaged entry (truncated, or overwritten with other values
+    of the same size) raises a :class:`DamagedBank` error naming its path."""
     path = Path(cache_dir) / key
     if not path.exists():
         return None
@@ -103,11 +122,29 @@ def load(cache_dir: str | os.PathLike, key: str) -> LayerBank | None:
             if values.shape != (len(ids), *entry["shape"][1:]) or values.dtype != np.float32:
                 raise ValueError(f"{entry['file']} holds {values.dtype} {values.shape}; expected "
                                  f"float32 {tuple(entry['shape'])} for {len(ids)} stimuli")
+            if "sha256" in entry and hashlib.sha256(values.data).hexdigest() != entry["sha256"]:
+                raise ValueError(f"{entry['file']} does not match its stored sha256 (its values "
+                                 "were changed after it was written)")
             layers[entry["name"]] = values
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"layer bank cache entry {path} is corrupt or truncated: {err} "
-                         "(delete it to recompute)") from err
+        raise DamagedBank(f"layer bank cache entry {path} is corrupt or truncated: {err}") \
+            from err
     return LayerBank(stimulus_ids=ids, layers=layers, meta=_located(info["meta"], cache_dir, key))
+
+
+class DamagedBank(ValueError):
+    """A cache entry that exists but cannot be trusted (see :func:`load`)."""
+
+
+def quarantine(cache_dir: str | os.PathLike, key: str) -> Path:
+    """Move a damaged entry aside (``<key>.damaged-<n>``), kept for inspection, never loaded."""
+    path = Path(cache_dir) / key
+    for n in range(1000):
+        target = path.with_name(f".{key}.damaged-{n}")
+        if not target.exists():
+            os.rename(path, target)
+            return target
+    raise DamagedBank(f"{path}: too many damaged copies beside it; delete them")
 
 
 def _located(meta: dict, cache_dir, key: str) -> dict:
@@ -133,7 +170,12 @@ def extract_cached(model, images: np.ndarray, stimulus_ids: Sequence[str], *,
     key = cache_key(weights_hash=prints["weights_hash"], stimuli_hash=prints["stimuli_hash"],
                     preprocessing=preprocessing, reduction=reduction, taps=taps,
                     reference_hash=prints["reference_hash"], model_class=prints["model_class"])
-    bank = load(cache_dir, key)
+    try:
+        bank = load(cache_dir, key)
+    except DamagedBank as err:  # recomputed; the damaged entry is kept aside, and said so
+        moved = quarantine(cache_dir, key)
+        logger.warning("%s; moved to %s and recomputing", err, moved)
+        bank = None
     if bank is None:
         bank = _extract(model, images, ids, prints, taps=taps, reduction=reduction,
                         batch_size=batch_size, reference=reference,

@@ -21,6 +21,44 @@ BACKGROUND = 128  # PIL's "gray", Brain-Score's canvas colour
 PLACEMENT_VERSION = "brainscore-screen/1"
 
 
+# PIL modes of high-bit-depth grey images; "I" is what PIL gives some 16-bit PNGs.
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def read_image(location: str) -> np.ndarray:
+    """An image file (or ``archive.zip::member``) as (H, W, 3) uint8 RGB.
+
+    8-bit images go through PIL's RGB conversion, as Brain-Score's pipeline sees them. 16-bit
+    grey images are scaled to 8 bits (value / 257), where PIL's conversion would clip every
+    value above 255 to white; other high-bit-depth images (32-bit float, integers beyond 16
+    bits) are refused. Any unreadable or truncated file is a ValueError naming it."""
+    try:
+        if "::" in location:
+            import io
+            import zipfile
+
+            archive, member = location.split("::", 1)
+            with zipfile.ZipFile(archive) as z:
+                image = Image.open(io.BytesIO(z.read(member)))
+                image.load()
+        else:
+            with Image.open(location) as image:
+                image.load()
+    except (OSError, KeyError, ValueError, SyntaxError) as err:
+        raise ValueError(f"{location}: cannot read the image ({err})") from err
+    if image.mode in _SIXTEEN_BIT:
+        values = np.asarray(image).astype(np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"{location}: {image.mode} image with values {values.min()} to "
+                             f"{values.max()}, outside the 16-bit range; convert it to 8 bits")
+        grey = np.round(values / 257.0).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode == "F":
+        raise ValueError(f"{location}: 32-bit float image (PIL mode F) has no defined 8-bit "
+                         "scale; convert it to 8 bits")
+    return np.asarray(image.convert("RGB"))
+
+
 def _check_degrees(stimulus_degrees: float, model_degrees: float) -> None:
     for name, value in (("stimulus_degrees", stimulus_degrees), ("model_degrees", model_degrees)):
         if not (np.isfinite(value) and value > 0):

@@ -151,7 +151,7 @@ def test_interrupted_save_is_never_loaded(bank, tmp_path, monkeypatch):
         real_save(path, array)
 
     monkeypatch.setattr(cache_module.np, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match=r"cannot write .*layer0001\.npy: .*disk full"):
         save(bank, tmp_path, key)
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == [debris.name]  # its own temp removed
@@ -191,3 +191,43 @@ def test_extract_cached_runs_the_model_once(model, images, ids, bank, tmp_path, 
     assert meta["meta"]["weights_hash"] == weights_hash(model)
     extract_cached(model, images, ids, **{**kwargs, "taps": TAPS[:2]})
     assert len(runs) == 2 and len(list(tmp_path.iterdir())) == 2
+
+
+def test_short_write_names_the_file_and_the_full_disk(bank, tmp_path, monkeypatch):
+    """numpy's short write ("N requested and M written", no errno) on a full disk becomes one
+    message naming the file and the cause."""
+    from jaxbrain.files import WriteError
+
+    def short_write(path, array):
+        raise OSError("320000 requested and 199648 written")
+
+    import jaxbrain.files as files_module
+
+    monkeypatch.setattr(cache_module.np, "save", short_write)
+    monkeypatch.setattr(files_module.shutil, "disk_usage",
+                        lambda _: type("U", (), {"free": 1 << 20})())
+    with pytest.raises(WriteError, match=r"cannot write .*stimulus_ids\.npy: no space left on "
+                                         r"device \(1 MiB free\): 320000 requested"):
+        save(bank, tmp_path, "k" * 64)
+
+
+def test_same_size_overwrite_is_caught_and_recomputed(model, images, ids, tmp_path):
+    """A cached layer overwritten with other values of the same size fails its sha256; the
+    cached extraction moves the entry aside and recomputes the original values."""
+    from jaxbrain.features.cache import DamagedBank
+
+    kwargs = {"cache_dir": tmp_path, "taps": TAPS, "reduction": REDUCTION, "batch_size": 4,
+              "preprocessing": PREP}
+    first = extract_cached(model, images, ids, **kwargs)
+    key = first.meta["cache_key"]
+    expected = {name: np.array(values) for name, values in first.layers.items()}
+    del first
+    target = tmp_path / key / "layer0001.npy"
+    damaged = np.load(target)
+    np.save(target, np.random.default_rng(1).standard_normal(damaged.shape).astype(np.float32))
+    with pytest.raises(DamagedBank, match="does not match its stored sha256"):
+        load(tmp_path, key)
+    again = extract_cached(model, images, ids, **kwargs)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(again.layers[name], values)
+    assert [p.name for p in tmp_path.iterdir() if "damaged" in p.name] == [f".{key}.damaged-0"]

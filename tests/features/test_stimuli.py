@@ -100,3 +100,40 @@ def test_preprocessing_key_is_plain_data_and_tells_settings_apart():
     assert key != preprocessing_key(stimulus_degrees=4, image_size=224)
     assert key != preprocessing_key(stimulus_degrees=8, image_size=227)
     assert key != preprocessing_key(stimulus_degrees=8, image_size=224, mean=(0.5, 0.5, 0.5))
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    """PIL's RGB conversion turns a 16-bit grey PNG (mode I;16) white; read_image scales it
+    to 8 bits (value / 257), so it looks as the 8-bit version of the same picture."""
+    from jaxbrain.features.stimuli import read_image
+
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    clipped = np.asarray(Image.open(tmp_path / "deep.png").convert("RGB"))
+    assert (clipped == 255).mean() > 0.99  # PIL's own conversion: white
+    pixels = read_image(str(tmp_path / "deep.png"))
+    assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels[..., 0], np.round(ramp / 257).astype(np.uint8))
+    Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(ValueError, match=r"float\.tif: 32-bit float image"):
+        read_image(str(tmp_path / "float.tif"))
+
+
+def test_truncated_image_names_the_file(tmp_path):
+    from jaxbrain.features.stimuli import read_image
+
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.png: cannot read the image"):
+        read_image(str(tmp_path / "cut.png"))
+
+
+def test_a_set_of_identical_images_is_an_input_error(tmp_path):
+    """A whole set read as one flat colour is refused, not scored into 'skipped' rows."""
+    from jaxbrain.engine.inputs import load_stimuli
+
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / f"{i}.png")
+    with pytest.raises(ValueError, match="all 3 images are identical"):
+        load_stimuli(None, tmp_path)
