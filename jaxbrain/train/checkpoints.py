@@ -3,12 +3,15 @@
 A run's working directory holds ``config.json`` (the full training config), ``model.json``
 (what ``create`` needs: architecture, classes, heads, seed, overrides), ``checkpoints/<step>``
 (orbax; a step is only listed once its commit marker is written, so a checkpoint cut short
-by a kill is never loaded) and ``metrics.jsonl``.
+by a kill is never loaded) and ``metrics.jsonl``. A committed checkpoint damaged afterwards
+(a file lost or truncated) is moved to ``damaged_checkpoints/`` when it fails to restore, and
+the run resumes from the newest intact one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import jax
@@ -18,6 +21,8 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from jaxbrain.models import TappedModel, create
+
+logger = logging.getLogger(__name__)
 
 
 def manager(workdir, keep: int = 3) -> ocp.CheckpointManager:
@@ -52,17 +57,46 @@ def save(mngr: ocp.CheckpointManager, step: int, state: dict) -> None:
                                          "opt_state": state["opt_state"]})))
 
 
-def restore(mngr: ocp.CheckpointManager, template: dict) -> dict:
-    """The latest complete training state, shaped like ``template``."""
-    step = mngr.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{mngr.directory}: no complete checkpoint")
-    saved = mngr.restore(step, args=ocp.args.Composite(
-        model=ocp.args.StandardRestore(_abstract({"params": template["params"],
-                                                  "batch_stats": template["batch_stats"]})),
-        optimizer=ocp.args.StandardRestore(_abstract({"step": template["step"],
-                                                      "opt_state": template["opt_state"]}))))
-    return {**saved["model"], **saved["optimizer"]}
+def _restore_newest_intact(mngr: ocp.CheckpointManager, load, step: int | None = None):
+    """``(load(step), step)`` for the newest checkpoint that restores (or ``step`` only, when
+    given). A damaged one (a file missing or truncated after its commit marker was written)
+    is moved out of the way to ``<workdir>/damaged_checkpoints/<step>`` with a warning saying
+    why, and the next older one is tried; the manager is refreshed to match."""
+    directory = Path(mngr.directory)
+    steps = sorted(mngr.all_steps(), reverse=True) if step is None else [step]
+    if not steps:
+        raise FileNotFoundError(f"{directory}: no complete checkpoint")
+    for candidate in steps:
+        try:
+            return load(candidate), candidate
+        except Exception as err:  # orbax raises many types for a damaged step
+            if step is not None:
+                raise ValueError(f"{directory / str(candidate)}: checkpoint cannot be restored "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0]})") from err
+            aside = directory.parent / "damaged_checkpoints" / str(candidate)
+            aside.parent.mkdir(exist_ok=True)
+            if aside.exists():
+                aside = aside.with_name(f"{candidate}.{len(list(aside.parent.iterdir()))}")
+            (directory / str(candidate)).rename(aside)
+            mngr.reload()
+            logger.warning("checkpoint %s is damaged (%s: %s); moved to %s, trying the previous "
+                           "one", directory / str(candidate), type(err).__name__,
+                           str(err).splitlines()[0] if str(err) else "", aside)
+    raise FileNotFoundError(f"{directory}: every checkpoint is damaged (moved to "
+                            f"{directory.parent / 'damaged_checkpoints'})")
+
+
+def restore(mngr: ocp.CheckpointManager, template: dict) -> tuple[dict, int]:
+    """The newest intact training state, shaped like ``template``, and its step."""
+    def load(step):
+        saved = mngr.restore(step, args=ocp.args.Composite(
+            model=ocp.args.StandardRestore(_abstract({"params": template["params"],
+                                                      "batch_stats": template["batch_stats"]})),
+            optimizer=ocp.args.StandardRestore(_abstract({"step": template["step"],
+                                                          "opt_state": template["opt_state"]}))))
+        return {**saved["model"], **saved["optimizer"]}
+
+    return _restore_newest_intact(mngr, load)
 
 
 def model_spec(workdir) -> dict:
@@ -88,11 +122,10 @@ def restore_model(workdir, step: int | None = None) -> TappedModel:
     model = create_from_spec(model_spec(workdir))
     graphdef, params, batch_stats, rest = split_model(model)
     mngr = manager(workdir)
-    step = mngr.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"{workdir}: no complete checkpoint")
-    saved = mngr.restore(step, args=ocp.args.Composite(model=ocp.args.StandardRestore(
-        _abstract({"params": params, "batch_stats": batch_stats}))))["model"]
+    saved, _ = _restore_newest_intact(mngr, lambda s: mngr.restore(s, args=ocp.args.Composite(
+        model=ocp.args.StandardRestore(_abstract({"params": params,
+                                                  "batch_stats": batch_stats}))))["model"],
+        step)
     model = nnx.merge(graphdef, saved["params"], saved["batch_stats"], rest)
     model.eval()
     return model

@@ -183,9 +183,9 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
     tx = make_optimizer(config)
     state = checkpoints.initial_state(params, batch_stats, tx)
     mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints)
-    start = mngr.latest_step() or 0
-    if start:
-        state = checkpoints.restore(mngr, state)
+    start = 0
+    if mngr.latest_step():
+        state, start = checkpoints.restore(mngr, state)
         print(f"resumed {workdir} from step {start}", flush=True)
     _trim_metrics(workdir / "metrics.jsonl", start)
     state = jax.device_put(state, replicated)

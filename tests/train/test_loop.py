@@ -77,6 +77,30 @@ def test_runs_are_deterministic_and_resume_from_the_last_complete_checkpoint(sui
         json.loads, (tmp_path / "a" / "metrics.jsonl").read_text().splitlines())]
 
 
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(suite, tmp_path, caplog,
+                                                                   damage):
+    """A committed checkpoint that later lost or truncated a file: the resume says which one
+    it skipped and why, moves it aside, continues from the previous one and ends bitwise equal
+    to an uninterrupted run."""
+    train(_config(suite), tmp_path / "clean")
+    workdir = tmp_path / "damaged"
+    train(_config(suite), workdir)
+    files = sorted(p for p in (workdir / "checkpoints" / "6").rglob("*") if p.is_file()
+                   and p.stat().st_size > 1000)
+    target = files[0]
+    if damage == "missing":
+        target.unlink()
+    else:
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    with caplog.at_level("WARNING", logger="jaxbrain.train.checkpoints"):
+        train(_config(suite), workdir)
+    assert any("checkpoints/6 is damaged" in r.getMessage() for r in caplog.records)
+    assert (workdir / "damaged_checkpoints" / "6").is_dir()
+    assert sorted(manager(workdir).all_steps()) == [3, 6]
+    _assert_same_weights(restore_model(tmp_path / "clean"), restore_model(workdir))
+
+
 def test_different_seeds_give_different_weights_and_finished_runs_are_not_retrained(
         suite, tmp_path):
     train(_config(suite, seed=1), tmp_path / "s1")
