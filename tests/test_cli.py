@@ -234,3 +234,24 @@ def test_output_files_follow_the_umask(files):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "scores.json").stat().st_mode) == 0o644
+
+
+def test_duplicate_ids_and_nan_targets_are_named(files, capsys):
+    import xarray as xr
+
+    from jaxbrain.data import read_assembly
+
+    tmp_path, nc, _, ids, good, order = files
+    twice = ids[order].copy()
+    twice[1] = twice[0]
+    np.savez(tmp_path / "dup.npz", stimulus_id=twice, good=good[order])
+    assert run(tmp_path, nc, tmp_path / "dup.npz") == 2
+    assert f"more than once (e.g. ['{twice[0]}'])" in capsys.readouterr().err
+    assembly = read_assembly(nc)
+    values = assembly.values.copy()
+    values[:, 2] = np.nan  # neuroid n2 (IT)
+    holes = tmp_path / "holes.nc"
+    write_like_brainio(xr.DataArray(values, dims=assembly.dims, coords=assembly.coords), holes)
+    assert run(tmp_path, holes, tmp_path / "acts.npz") == 2
+    err = capsys.readouterr().err
+    assert "holes.nc" in err and "neuroid_id e.g. ['n2']" in err

@@ -220,6 +220,12 @@ def prepare_neural(benchmark: NeuralBenchmark, assembly: xr.DataArray, *,
                    source: str = "in memory", digest: str = "") -> PreparedNeural:
     targets, trials = prepare_targets(benchmark, assembly)
     target_ids = np.asarray(targets["stimulus_id"].values).astype(str)
+    bad = ~np.all(np.isfinite(np.asarray(targets.values)), axis=0)
+    if bad.any():
+        names = np.asarray(targets["neuroid_id"].values)[bad]
+        raise ValueError(f"{source}: {benchmark.region} responses in {benchmark.time_window_ms} "
+                         f"ms contain NaN or infinite values for {bad.sum()} neuroid(s) after "
+                         f"averaging trials (neuroid_id e.g. {names[:5].tolist()})")
     coord = benchmark.stratification_coord
     if coord is None:
         labels = np.zeros(target_ids.size)

@@ -147,8 +147,11 @@ def match_rows(source_ids, target_ids, source: str = "activations",
     both sides."""
     source_ids, target_ids = np.asarray(source_ids), np.asarray(target_ids)
     for ids, what in ((source_ids, source), (target_ids, target)):
-        if np.unique(ids).size != ids.size:
-            raise ValueError(f"{what} list some stimulus_ids more than once")
+        unique, counts = np.unique(ids, return_counts=True)
+        if unique.size != ids.size:
+            repeated = unique[counts > 1]
+            raise ValueError(f"{what} list {repeated.size} stimulus_id(s) more than once "
+                             f"(e.g. {repeated[:5].tolist()})")
     missing = np.setdiff1d(source_ids, target_ids)
     extra = np.setdiff1d(target_ids, source_ids)
     if missing.size or extra.size:

@@ -74,9 +74,13 @@ def load_torch_state(model: TappedModel, state: dict[str, np.ndarray], *, source
                for path, var in _weights(model)}
     missing = [k for k in targets if k not in state and not k.startswith(tuple(allow_missing))]
     unexpected = [k for k in state if k not in targets and not k.endswith(_IGNORED_SUFFIXES)]
-    converted, misshaped = {}, []
+    converted, misshaped, not_float = {}, [], []
     for key, var in targets.items():
         if key not in state:
+            continue
+        if not np.issubdtype(np.asarray(state[key]).dtype, np.floating):
+            # integer weights are a wrong file, never values to cast (they gave NaN outputs)
+            not_float.append(f"{key}: {np.asarray(state[key]).dtype}")
             continue
         array = _to_jax_layout(np.asarray(state[key]), var[...].ndim)
         if array.shape != var[...].shape:
@@ -84,10 +88,10 @@ def load_torch_state(model: TappedModel, state: dict[str, np.ndarray], *, source
             misshaped.append(f"{key}: checkpoint {tuple(state[key].shape)}, model expects "
                              f"{expected}")
         converted[key] = array
-    if missing or unexpected or misshaped:
+    if missing or unexpected or misshaped or not_float:
         lines = [f"{source}: the weights do not fit {getattr(model, 'arch', type(model).__name__)}"]
         for label, items in (("missing", missing), ("unexpected", unexpected),
-                             ("wrong shape", misshaped)):
+                             ("wrong shape", misshaped), ("not floating point", not_float)):
             if items:
                 lines.append(f"  {label} ({len(items)}): " + "; ".join(items))
         raise ValueError("\n".join(lines))

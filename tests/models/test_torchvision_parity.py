@@ -211,6 +211,22 @@ def test_mismatched_checkpoint_lists_every_problem(tmp_path):
         from_torchvision("resnet34", path)
 
 
+def test_integer_weights_are_refused_by_name(tmp_path):
+    """An int32 safetensors file (e.g. a quantised export) is not cast into NaN outputs."""
+    import safetensors.numpy
+
+    from jaxbrain.models import create
+    from jaxbrain.models.torchvision_import import torch_state
+
+    state = {k: v.astype(np.int32) if k == "fc.weight" else v
+             for k, v in torch_state(create("resnet18", num_classes=4)).items()}
+    path = tmp_path / "ints.safetensors"
+    safetensors.numpy.save_file(state, path)
+    with pytest.raises(ValueError, match=r"(?s)ints\.safetensors: .*not floating point \(1\): "
+                                         r"fc\.weight: int32"):
+        from_torchvision("resnet18", path)
+
+
 def test_imported_model_is_in_eval_mode_and_new_memorability_head_is_allowed(tmp_path):
     torch, tv = torchvision()
     net = tv.models.resnet18(num_classes=3)
