@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import jax
@@ -22,7 +23,9 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from jaxbrain.data import synthetic
+from jaxbrain.engine.inputs import InputError
 from jaxbrain.engine.sweep import SweepSpec, run_sweep
+from jaxbrain.files import WriteError
 from jaxbrain.models import ARCHITECTURES, zoo
 from jaxbrain.train.synthetic_zoo import build
 
@@ -161,7 +164,11 @@ def main(argv):
         jax.distributed.initialize(FLAGS.coordinator_address or None,
                                    FLAGS.num_processes or None,
                                    None if FLAGS.process_id < 0 else FLAGS.process_id)
-    summary = run_sweep(spec_from_flags(), progress=_progress)
+    try:
+        summary = run_sweep(spec_from_flags(), progress=_progress)
+    except (InputError, WriteError) as err:  # found before any work, or a failed write
+        print(f"sweep: error: {err}", file=sys.stderr)
+        sys.exit(2)
     print(json.dumps(summary, indent=2))
 
 

@@ -102,6 +102,11 @@ class Benchmark(abc.ABC):
         its targets, splits and ceiling."""
 
     @abc.abstractmethod
+    def check_stimuli(self, prepared: Prepared, stimulus_ids, filenames=None) -> None:
+        """Raise a ValueError naming the data if these stimuli cannot be scored on it (the
+        sweep checks this before any model runs)."""
+
+    @abc.abstractmethod
     def score(self, prepared: Prepared, layers: Mapping[str, np.ndarray], stimulus_ids, *,
               filenames=None, mesh=None) -> list[ScoredLayer]:
         """Every layer of ``layers`` (rows in the order of ``stimulus_ids``; ``filenames``:

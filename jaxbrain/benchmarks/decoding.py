@@ -146,6 +146,12 @@ class DecodingBenchmark(Benchmark):
         return PreparedDecoding(benchmark=self, source=self.fmri, digest=digest, ceiling=None,
                                 subjects=subjects)
 
+    def check_stimuli(self, prepared: PreparedDecoding, stimulus_ids, filenames=None) -> None:
+        ids = np.asarray(stimulus_ids).astype(str)
+        for subject, responses in prepared.subjects.items():
+            match_rows(np.asarray(responses.stimulus_id).astype(str), ids,
+                       source=f"{self.fmri}: subject {subject!r}", target="the stimuli")
+
     def test_ids(self, stimulus_ids) -> np.ndarray:
         """The held-out stimuli: a seeded ``test_fraction`` of the stimuli, independent of
         their order."""

@@ -72,12 +72,20 @@ class MemorabilityBenchmark(Benchmark):
         data, digest = load_once(cache, self.lamem, load)
         return prepare_memorability(self, data, source=self.lamem, digest=digest)
 
+    def _rows(self, prepared: PreparedMemorability, stimulus_ids, filenames) -> np.ndarray:
+        names = stimulus_ids if filenames is None else filenames
+        return match_rows(np.asarray(names).astype(str),
+                          prepared.data.image_names.astype(str), source="the stimuli' files",
+                          target=f"the memorability splits of {prepared.source}")
+
+    def check_stimuli(self, prepared: PreparedMemorability, stimulus_ids,
+                      filenames=None) -> None:
+        self._rows(prepared, stimulus_ids, filenames)
+
     def score(self, prepared: PreparedMemorability, layers: Mapping[str, np.ndarray],
               stimulus_ids, *, filenames=None, mesh=None) -> list[ScoredLayer]:
         data = prepared.data
-        names = stimulus_ids if filenames is None else filenames
-        rows = match_rows(np.asarray(names).astype(str), data.image_names.astype(str),
-                          source="activations", target="memorability splits")
+        rows = self._rows(prepared, stimulus_ids, filenames)
         alphas = np.asarray(DEFAULT_ALPHAS if self.alphas is None else self.alphas)
         groups = [(ks, jnp.asarray(train), jnp.asarray(test))
                   for ks, train, test in _split_groups(data)]

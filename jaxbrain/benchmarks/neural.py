@@ -111,11 +111,19 @@ class NeuralBenchmark(Benchmark):
         assembly, digest = load_once(cache, (self.assembly, self.assembly_group), load)
         return prepare_neural(self, assembly, source=self.assembly, digest=digest)
 
+    def _rows(self, prepared: PreparedNeural, stimulus_ids) -> np.ndarray:
+        return assemblies.match_rows(np.asarray(stimulus_ids).astype(str), prepared.target_ids,
+                                     source="the stimuli",
+                                     target=f"{prepared.source} ({self.region} recordings)")
+
+    def check_stimuli(self, prepared: PreparedNeural, stimulus_ids, filenames=None) -> None:
+        self._rows(prepared, stimulus_ids)
+
     def score(self, prepared: PreparedNeural, layers: Mapping[str, np.ndarray], stimulus_ids,
               *, filenames=None, mesh=None) -> list[ScoredLayer]:
         """Every layer, batched by width; layers narrower than the PLS components or of lower
         rank on some split are reported as skipped, with the reason."""
-        rows = assemblies.match_rows(np.asarray(stimulus_ids).astype(str), prepared.target_ids)
+        rows = self._rows(prepared, stimulus_ids)
         widths = layer_widths(layers)
         scored: dict[str, ScoredLayer] = {}
         if self.mapping == "pls":

@@ -18,10 +18,48 @@ import numpy as np
 from jaxbrain import benchmarks as benchmark_registry
 from jaxbrain.benchmarks.base import Benchmark, Prepared
 from jaxbrain.data.brainscore_io import image_folder, read_stimulus_set
+from jaxbrain.data.catalog import load_catalog
 from jaxbrain.features.stimuli import read_image
 from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
 from jaxbrain.models.hidden import hidden_network
 from jaxbrain.models.taps import TappedModel
+
+
+class InputError(ValueError):
+    """A sweep input (model reference, benchmark, data or stimulus file) that cannot be used;
+    found before the first model runs, reported as one line naming it."""
+
+
+def _unknown_model(reference: str, zoo_dir) -> InputError:
+    known = sorted(zoo.entries(zoo_dir)) if zoo_dir is not None else []
+    return InputError(f"unknown model {reference!r}: not 'synthetic_hidden', not a training "
+                      "run directory, not arch=path, "
+                      f"not an architecture ({', '.join(sorted(ARCHITECTURES))}) and not in "
+                      f"the zoo {zoo_dir} ({', '.join(known) or 'empty'})")
+
+
+def check_model_reference(reference: str, zoo_dir=None, catalog=None) -> None:
+    """That :func:`resolve_model` can build ``reference``, checked without building it (so a
+    typo in the last model of a sweep is found before the first one runs)."""
+    if reference == "synthetic_hidden" or reference in ARCHITECTURES:
+        return
+    if (Path(reference) / "model.json").exists():
+        if not (Path(reference) / "checkpoints").is_dir():
+            raise InputError(f"model {reference!r}: a training run without checkpoints/")
+        return
+    if "=" in reference:
+        arch, weights = reference.split("=", 1)
+        if arch not in ARCHITECTURES:
+            raise InputError(f"model {reference!r}: unknown architecture {arch!r} (known: "
+                             f"{', '.join(sorted(ARCHITECTURES))})")
+        entries = load_catalog(catalog)
+        if not (Path(weights).is_file() or weights in entries or f"{arch}.{weights}" in entries):
+            raise InputError(f"model {reference!r}: {weights}: no such weight file and no "
+                             "catalog weights by that name")
+        return
+    if zoo_dir is not None and reference in zoo.entries(zoo_dir):
+        return
+    raise _unknown_model(reference, zoo_dir)
 
 
 def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
@@ -40,11 +78,7 @@ def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
     elif reference in ARCHITECTURES:
         model = create(reference, heads=("classification", "memorability"))
     else:
-        known = sorted(zoo.entries(zoo_dir)) if zoo_dir is not None else []
-        raise KeyError(f"unknown model {reference!r}: not 'synthetic_hidden', not a training "
-                       "run directory, not arch=path, "
-                       f"not an architecture ({', '.join(sorted(ARCHITECTURES))}) and not in "
-                       f"the zoo {zoo_dir} ({', '.join(known) or 'empty'})")
+        raise _unknown_model(reference, zoo_dir)
     model.eval()
     return model
 

@@ -31,7 +31,9 @@ from jax.sharding import Mesh
 from jaxbrain.engine import commitment, report
 from jaxbrain.engine.inputs import (
     BenchmarkData,
+    InputError,
     Stimuli,
+    check_model_reference,
     load_benchmarks,
     load_stimuli,
     resolve_model,
@@ -342,24 +344,46 @@ def prepare_inputs(spec: SweepSpec) -> list[StimulusGroup]:
             for (csv, folder, degrees), members in keys.items()]
 
 
-def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
-    """Run this shard's models, then the report if every model of the sweep is done."""
-    if not 0 <= spec.shard_index < spec.num_shards:
-        raise ValueError(f"shard_index must be in [0, {spec.num_shards}); got {spec.shard_index}")
-    if len(set(spec.models)) != len(spec.models):
-        raise ValueError(f"a model is listed twice: {list(spec.models)}")
-    spec.reduction_spec()
-    spec.selection_reduction()
-    groups = prepare_inputs(spec)
+def check_inputs(spec: SweepSpec) -> list[StimulusGroup]:
+    """Everything a sweep reads, checked before its first model runs: the settings, every
+    model reference, every benchmark with its data, every stimulus file, and that each
+    benchmark's data cover its stimuli. Returns the prepared stimulus groups; any problem is
+    one :class:`InputError` naming the file, field or model."""
+    try:
+        if not 0 <= spec.shard_index < spec.num_shards:
+            raise ValueError(f"shard_index must be in [0, {spec.num_shards}); got "
+                             f"{spec.shard_index}")
+        if len(set(spec.models)) != len(spec.models):
+            raise ValueError(f"a model is listed twice: {list(spec.models)}")
+        spec.reduction_spec()
+        spec.selection_reduction()
+        for reference in spec.models:
+            check_model_reference(reference, spec.zoo_dir or None)
+        groups = prepare_inputs(spec)
+        for group in groups:
+            for bench in group.benches:
+                bench.benchmark.check_stimuli(bench.prepared, group.stimuli.ids,
+                                              group.stimuli.filenames)
+    except InputError:
+        raise
+    except (ValueError, KeyError, OSError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(message) from err
     if spec.protocol == "brainscore":
         benches = [b for g in groups for b in g.benches]
         selected = {b.benchmark.region for b in benches if b.benchmark.role == "selection"}
         orphans = [b.name for b in benches if b.benchmark.role == "final"
                    and b.benchmark.region not in selected]
         if orphans:
-            raise ValueError(f"the brainscore protocol commits a region's layer on its "
+            raise InputError(f"the brainscore protocol commits a region's layer on its "
                              f"selection benchmark; add one for {', '.join(orphans)} (e.g. "
                              "the public benchmark of the region)")
+    return groups
+
+
+def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
+    """Run this shard's models, then the report if every model of the sweep is done."""
+    groups = check_inputs(spec)
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
     settings = settings_key(spec, groups)

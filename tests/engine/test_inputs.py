@@ -42,5 +42,5 @@ def test_every_kind_of_model_reference_resolves(tmp_path):
     from_zoo = resolve_model("tiny-cat", tmp_path / "zoo")
     np.testing.assert_array_equal(_logits(from_run), _logits(from_zoo))
 
-    with pytest.raises(KeyError, match=r"unknown model 'vgg'.*zoo .* \(tiny-cat\)"):
+    with pytest.raises(ValueError, match=r"unknown model .vgg..*zoo .* \(tiny-cat\)"):
         resolve_model("vgg", tmp_path / "zoo")

@@ -93,7 +93,7 @@ def test_bad_settings_name_the_problem(suite, tmp_path):
         run_sweep(_spec(suite, tmp_path, shard_index=2, num_shards=2))
     with pytest.raises(ValueError, match="reduction must be"):
         run_sweep(_spec(suite, tmp_path, reduction="svd"))
-    with pytest.raises(KeyError, match="unknown model 'vgg'"):
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
         run_sweep(_spec(suite, tmp_path, models=("vgg",)))
     with pytest.raises(ValueError, match="unknown benchmark .Synthetic.V9-pls"):
         run_sweep(_spec(suite, tmp_path, benchmarks=("Synthetic.V9-pls",)))
@@ -173,3 +173,59 @@ def test_pca_and_unreduced_sweeps_record_their_reduction(suite, tmp_path):
     unreduced = _scores(tmp_path / "none")
     it = unreduced[unreduced["benchmark"] == "Synthetic.IT-pls"].set_index("layer")["raw"]
     assert it.idxmax() == "block4"
+
+
+def _copy_stimuli(suite, tmp_path):
+    import shutil
+
+    folder = tmp_path / "stimuli"
+    shutil.copytree(suite / "stimuli", folder)
+    return folder
+
+
+def test_input_errors_are_found_before_the_first_model_and_name_the_file(suite, tmp_path):
+    """A bad model reference at the end of the list, a truncated image, stimuli the
+    recordings do not cover: each is one InputError naming the model or file, raised before
+    any model runs (nothing is written)."""
+    from jaxbrain.engine.inputs import InputError
+
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="unknown model 'alexnet_tinyy'"):
+        run_sweep(_spec(suite, out, models=("synthetic_hidden", "alexnet_tinyy")))
+    with pytest.raises(InputError, match=r"model 'resnet18=missing\.pth': missing\.pth: no such"):
+        run_sweep(_spec(suite, out, models=("synthetic_hidden", "resnet18=missing.pth")))
+    folder = _copy_stimuli(suite, tmp_path)
+    victim = sorted((folder / "images").iterdir())[3]
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(InputError, match=rf"{victim.name}: cannot read the image"):
+        run_sweep(_spec(suite, out, stimuli_csv=str(folder / "stimuli.csv"),
+                        stimuli_dir=str(folder / "images")))
+    folder = _copy_stimuli(suite, tmp_path / "fewer")
+    table = pd.read_csv(folder / "stimuli.csv")
+    table.iloc[:-5].to_csv(folder / "stimuli.csv", index=False)
+    with pytest.raises(InputError, match=r"neural\.nc \(V1 recordings\)"):
+        run_sweep(_spec(suite, out, stimuli_csv=str(folder / "stimuli.csv"),
+                        stimuli_dir=str(folder / "images")))
+    assert not out.exists() or not any(out.rglob("*.json"))
+
+
+def test_sweep_command_reports_input_errors_in_one_line_with_exit_2(suite, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.sweep", f"--output_dir={tmp_path / 'o'}",
+         "--models=synthetic_hidden,vgg", f"--data_dir={suite}",
+         "--benchmarks=Synthetic.IT-pls"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [lines[-1]] and "sweep: error: unknown model 'vgg'" in lines[-1]
+
+
+def test_finished_sweep_reruns_in_a_read_only_folder(suite, tmp_path):
+    """Re-running a finished sweep rewrites nothing (done-markers, report), so it also works
+    once the output folder is read-only."""
+    out = tmp_path / "done"
+    spec = _spec(suite, out, models=("synthetic_hidden",), benchmarks=BENCHMARKS[:1], cka=False)
+    run_sweep(spec)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    summary = run_sweep(spec)
+    assert summary["computed"] == 0 and summary["report"] == str(out / "report.md")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
