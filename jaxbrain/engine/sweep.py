@@ -15,9 +15,9 @@ nothing; changed settings produce new keys, so stale rows are never reused.
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -435,11 +435,10 @@ def _cka_maps(spec: SweepSpec, markers: list[dict]) -> dict:
     for a, b in itertools.combinations(list(grams), 2):
         maps[(a, b)] = (grams[a][0], grams[b][0], cka_map(grams[a][1], grams[b][1]))
         path = Path(spec.output_dir) / "cka" / f"{report.safe_name(a)}__{report.safe_name(b)}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, layers_a=np.array(grams[a][0]), layers_b=np.array(grams[b][0]),
+        buffer = io.BytesIO()
+        np.savez(buffer, layers_a=np.array(grams[a][0]), layers_b=np.array(grams[b][0]),
                  cka=maps[(a, b)][2])
-        os.replace(tmp, path)
+        atomic_write(path, buffer.getvalue())
     return maps
 
 

@@ -10,9 +10,9 @@ so a zoo folder can be moved or copied whole.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from jaxbrain.files import atomic_write
 from jaxbrain.models.taps import TappedModel
 
 ZOO_FILE = "zoo.json"
@@ -45,9 +45,7 @@ def register(zoo_dir, name: str, *, workdir=None, spec: dict | None = None,
     else:
         entry["spec"] = spec
     table = entries(zoo_dir) | {name: entry}
-    tmp = zoo_dir / f".{ZOO_FILE}.tmp"
-    tmp.write_text(json.dumps(table, indent=2, sort_keys=True))
-    os.replace(tmp, zoo_dir / ZOO_FILE)
+    atomic_write(zoo_dir / ZOO_FILE, json.dumps(table, indent=2, sort_keys=True).encode())
     return entry
 
 

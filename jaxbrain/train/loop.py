@@ -9,7 +9,6 @@ killed at any point and restarted ends with the same parameters as one never int
 from __future__ import annotations
 
 import json
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -23,6 +22,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from scipy import stats
 
+from jaxbrain.files import atomic_write
 from jaxbrain.train import checkpoints
 from jaxbrain.train import data as train_data
 from jaxbrain.train.objectives import Objective, joint_loss, objective
@@ -131,9 +131,7 @@ def evaluate(predict, state, sources, *, batch_size: int, image_size: int, shard
 
 
 def _write_json(path: Path, payload) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
 
 def _check_config(workdir: Path, config) -> None:
@@ -155,9 +153,7 @@ def _trim_metrics(path: Path, step: int) -> None:
     if path.exists():
         lines = [line for line in path.read_text().splitlines()
                  if line and json.loads(line)["step"] <= step]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
+        atomic_write(path, "".join(line + "\n" for line in lines).encode())
 
 
 def train(config: ml_collections.ConfigDict, workdir) -> dict:
