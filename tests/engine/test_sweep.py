@@ -229,3 +229,25 @@ def test_finished_sweep_reruns_in_a_read_only_folder(suite, tmp_path):
     summary = run_sweep(spec)
     assert summary["computed"] == 0 and summary["report"] == str(out / "report.md")
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_overwritten_cached_layer_gives_the_uninterrupted_rows(suite, tmp_path):
+    """A cached layer file overwritten with same-size random values (after its bank was
+    saved, before its rows were scored) is caught by its checksum and recomputed: the sweep
+    ends with the uninterrupted run's rows."""
+    import shutil
+
+    import numpy as np
+
+    out = tmp_path / "s"
+    spec = _spec(suite, out, models=("synthetic_hidden",), benchmarks=BENCHMARKS[:2], cka=False)
+    run_sweep(spec)
+    expected = _scores(out)
+    shutil.rmtree(out / "results")
+    shutil.rmtree(out / "models")
+    (layer,) = [p for p in (out / "cache").rglob("layer0001.npy")]
+    values = np.load(layer)
+    np.save(layer, np.random.default_rng(0).standard_normal(values.shape).astype(np.float32))
+    run_sweep(spec)
+    pd.testing.assert_frame_equal(_scores(out), expected)
+    assert list((out / "cache").glob(".*.damaged-0"))
