@@ -99,24 +99,18 @@ def _fz_public(size: str, texture_type: str, sample: int) -> bool:
     return sample <= 4 or (sample == 5 and texture_type == "texture")
 
 
-# Memory for PCA fitting at once, by both tools (see reference_groups); 24 GiB machine.
+# Host memory for fitting PCAs at once, by both tools (jaxbrain's extraction_memory_gb and the
+# groups the Brain-Score run is given); sized for this 24 GiB machine.
 REFERENCE_BUDGET_BYTES = 8 << 30
 
 
 def reference_groups(layers: list[str], features: dict[str, int]) -> list[list[str]]:
-    """Consecutive candidates grouped by jaxbrain's extraction rule (float32 reference
-    activations of 1000 images plus 1000 components per layer within REFERENCE_BUDGET_BYTES; a
-    layer over it alone is a group of its own), so both tools make the same passes."""
-    groups: list[list[str]] = [[]]
-    used = 0
-    for layer in layers:
-        cost = 4 * features[layer] * 2 * N_REFERENCE if features[layer] > N_REFERENCE else 0
-        if groups[-1] and used + cost > REFERENCE_BUDGET_BYTES:
-            groups.append([])
-            used = 0
-        groups[-1].append(layer)
-        used += cost
-    return groups
+    """The candidates grouped as jaxbrain's extraction groups them for PCA fitting (one pass
+    over the reference images per group), written to fixture.json for the Brain-Score run."""
+    from jaxbrain.features.extract import group_layers, pca_cost
+
+    return group_layers(layers, features, lambda dim: pca_cost(dim, N_REFERENCE, N_REFERENCE),
+                        REFERENCE_BUDGET_BYTES)
 
 
 def _fixture(folder: Path) -> dict:
@@ -532,6 +526,7 @@ def make(folder: Path, size: str = "small") -> None:
                    f"re-estimated (momentum=None) on reference images 0..{N_RECALIBRATE - 1}",
         "reference_images": N_REFERENCE,
         "candidate_features": candidate_features,
+        "reference_groups": reference_groups(config["candidates"], candidate_features),
         "stimuli": {f"{kind}-{access}": len(rows) for (kind, access), (rows, _) in
                     stimuli.items()},
         "regions": {r: {"source_layer": v[0], "dataset": v[1], "sites": config["sites"][r],
@@ -665,16 +660,16 @@ def brainscore(folder: Path, regions=()) -> None:
     # (1000 images x 6.3M features for ResNet-50's 18 candidates: 25 GB). Call it on groups of
     # candidates whose activations fit, in forward order, as jaxbrain groups its own fits.
     fixture = _fixture(folder)
-    features = json.loads((folder / "fixture.json").read_text())["candidate_features"]
+    groups = json.loads((folder / "fixture.json").read_text())["reference_groups"]
     original_pcas = pca_module.LayerPCA._pcas
 
     def grouped_pcas(self, identifier, layers, n_components):
-        groups = reference_groups([layer for layer in fixture["candidates"] if layer in layers],
-                                  features)
         fitted = {}
         for group in groups:
-            fitted.update(original_pcas(self, identifier=identifier, layers=group,
-                                        n_components=n_components))
+            wanted = [layer for layer in group if layer in layers]
+            if wanted:
+                fitted.update(original_pcas(self, identifier=identifier, layers=wanted,
+                                            n_components=n_components))
         return fitted
 
     pca_module.LayerPCA._pcas = grouped_pcas
@@ -685,7 +680,7 @@ def brainscore(folder: Path, regions=()) -> None:
                f"<= {REFERENCE_BUDGET_BYTES / 2**30:.0f} GiB) instead of once for all; "
                "each group costs one more pass over the reference images. Same PCAs "
                "(fitted per layer either way).",
-        "groups": reference_groups(fixture["candidates"], features),
+        "groups": groups,
     })
 
     # the model: torchvision weights from the fixture, Brain-Score's standard preprocessing
@@ -819,12 +814,18 @@ def compare(folder: Path, regions=()) -> None:
                      reference_dir=str(folder / "reference"),
                      candidates=((model, tuple(fixture["candidates"])),), cka=False,
                      extraction_memory_gb=REFERENCE_BUDGET_BYTES / 2**30)
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     run_sweep(spec)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = {"user": after.ru_utime - before.ru_utime, "system": after.ru_stime - before.ru_stime,
+           "peak_rss_gib": after.ru_maxrss / 2**20}
     rows = ResultsStore(Path(spec.output_dir) / "results").rows()
     pca = rows["reduction"].str.contains('"method":"pca"', regex=False)
-    report = {"seconds": seconds, "regions": {}}
+    report = {"seconds": seconds, "cpu_seconds": cpu, "regions": {}}
     for region in regions:
         selection, final = _BENCHMARKS[region]
         ref = theirs["regions"][region]

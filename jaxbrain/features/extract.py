@@ -162,9 +162,15 @@ def _run(graphdef, state, images, ids, names, params, reduction, batch_size, pro
     return out
 
 
-def _group(names, dims, cost: Callable[[int], int], budget: int) -> list[list[str]]:
+def pca_cost(dim: int, n_reference: int, n_components: int) -> int:
+    """Host bytes of fitting one layer's PCA: its float32 reference activations and
+    components (0 for a layer PCA keeps as it is)."""
+    return 4 * dim * (n_reference + min(n_components, n_reference)) if dim > n_components else 0
+
+
+def group_layers(names, dims, cost: Callable[[int], int], budget: int) -> list[list[str]]:
     """Consecutive taps in groups whose summed cost stays within budget (a tap over budget on
-    its own is a group of its own)."""
+    its own is a group of its own): each group is one pass over the reference images."""
     groups: list[list[str]] = [[]]
     used = 0
     for name in names:
@@ -219,12 +225,11 @@ def _extract(model, images, ids, prints: dict, *, taps, reduction: Reduction, ba
                              f"the stimuli {images.shape[1:]}; they must match")
         n_ref = len(reference)
         ref_ids = np.arange(n_ref).astype(str)
-        width = min(reduction.n_components, n_ref)
 
-        def cost(dim):  # float32 reference activations + components of a reduced layer
-            return 4 * dim * (n_ref + width) if reduction.reduces(dim) else 0
+        def cost(dim):
+            return pca_cost(dim, n_ref, reduction.n_components)
 
-        groups = _group(names, dims, cost, memory_budget_bytes)
+        groups = group_layers(names, dims, cost, memory_budget_bytes)
         for group in groups:
             fitted = [name for name in group if reduction.reduces(dims[name])]
             acts = (_run(graphdef, state, reference, ref_ids, fitted, dict.fromkeys(fitted),
