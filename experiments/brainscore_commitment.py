@@ -116,6 +116,19 @@ def reference_groups(layers: list[str], features: dict[str, int]) -> list[list[s
 def _fixture(folder: Path) -> dict:
     manifest = json.loads((folder / "fixture.json").read_text())
     return {**SIZES[manifest.get("size", "small")], "size": manifest.get("size", "small")}
+
+
+def _options(rest) -> tuple[list[str], str | None]:
+    """Regions and an optional ``from=LAYER``: only the candidates from LAYER on (Brain-Score's
+    LayerPCA cannot fit ResNet-50's 802,816-feature layers in 24 GiB, see BUILD_NOTES)."""
+    regions = [r for r in rest if not r.startswith("from=")]
+    first = next((r.split("=", 1)[1] for r in rest if r.startswith("from=")), None)
+    return regions, first
+
+
+def _candidates(fixture: dict, first: str | None) -> list[str]:
+    layers = fixture["candidates"]
+    return layers if first is None else layers[layers.index(first):]
 FINAL_BENCHMARKS = {"V1": "FreemanZiemba2013.V1-pls", "V2": "FreemanZiemba2013.V2-pls",
                     "V4": "MajajHong2015.V4-pls", "IT": "MajajHong2015.IT-pls"}
 SELECTION_BENCHMARKS = {"V1": "FreemanZiemba2013public.V1-pls",
@@ -540,8 +553,9 @@ def make(folder: Path, size: str = "small") -> None:
 
 
 # -------------------------------------------------------------------------------- Brain-Score
-def brainscore(folder: Path, regions=()) -> None:
+def brainscore(folder: Path, rest=()) -> None:
     """Runs inside Brain-Score's environment."""
+    regions, first = _options(rest)
     folder = folder.resolve()
     os.environ.setdefault("BRAINSCORE_HOME", str(folder / "brainscore_home"))
     os.environ.setdefault("RESULTCACHING_DISABLE", "1")
@@ -685,7 +699,7 @@ def brainscore(folder: Path, regions=()) -> None:
 
     # the model: torchvision weights from the fixture, Brain-Score's standard preprocessing
     arch = fixture["arch"]
-    candidates = fixture["candidates"]
+    candidates = _candidates(fixture, first)
     model = getattr(torch_vision.models, arch)(weights=None)
     model.load_state_dict(torch.load(folder / f"{arch}.pth", weights_only=True))
     identifier = f"jaxbrain-fixture-{arch}"
@@ -795,10 +809,11 @@ def _local_catalog(folder: Path) -> Path:
     return path
 
 
-def compare(folder: Path, regions=()) -> None:
+def compare(folder: Path, rest=()) -> None:
     """jaxbrain's protocol on the fixture, against ``brainscore_commitment.json``."""
     import pandas as pd
 
+    regions, first = _options(rest)
     theirs = json.loads((folder / "brainscore_commitment.json").read_text())
     os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
     from jaxbrain.engine.store import ResultsStore
@@ -808,11 +823,12 @@ def compare(folder: Path, regions=()) -> None:
     arch = fixture["arch"]
     model = f"{arch}={folder / f'{arch}.pth'}"
     regions = [r for r in _BENCHMARKS if r in theirs["regions"] and (not regions or r in regions)]
-    spec = SweepSpec(models=(model,), output_dir=str(folder / "jaxbrain"),
+    out = folder / ("jaxbrain" if first is None else f"jaxbrain-from-{first}")
+    spec = SweepSpec(models=(model,), output_dir=str(out),
                      benchmarks=tuple(b for r in regions for b in _BENCHMARKS[r]),
                      protocol="brainscore", pca_components=N_REFERENCE,
                      reference_dir=str(folder / "reference"),
-                     candidates=((model, tuple(fixture["candidates"])),), cka=False,
+                     candidates=((model, tuple(_candidates(fixture, first))),), cka=False,
                      extraction_memory_gb=REFERENCE_BUDGET_BYTES / 2**30)
     import resource
 
@@ -849,9 +865,9 @@ def compare(folder: Path, regions=()) -> None:
               + ", ".join(f"{k} {v['jaxbrain']:.6f} vs {v['brainscore']:.6f}"
                           for k, v in entry["final"].items()))
     report["brainscore_seconds"] = theirs.get("timings")
-    (folder / "comparison.json").write_text(json.dumps(report, indent=1))
+    (out / "comparison.json").write_text(json.dumps(report, indent=1))
     print(f"jaxbrain: {seconds:.0f} s for {len(regions)} regions; table: "
-          f"{folder / 'comparison.json'}; rows: {len(pd.unique(rows['unit_key']))}")
+          f"{out / 'comparison.json'}; rows: {len(pd.unique(rows['unit_key']))}")
 
 
 MEMORY_BENCHMARK = "MajajHong2015public.IT-pls"  # 3200 stimuli (hvm-public)
