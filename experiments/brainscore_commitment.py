@@ -3,11 +3,18 @@
 Two steps, in one folder (Brain-Score pins numpy < 2 and xarray 2022.3, so it lives in its own
 virtual environment and is never imported by jaxbrain):
 
-    .venv/bin/python -m experiments.brainscore_commitment make DIR        # fixture (jaxbrain venv)
+    .venv/bin/python -m experiments.brainscore_commitment make DIR [real] # fixture (jaxbrain venv)
     python3 -m venv /tmp/bsenv && BS_INSTALL_DEPENDENCIES=no /tmp/bsenv/bin/pip install \\
         torch==2.13.0 torchvision==0.28.0 brainscore-vision                # once
-    BS_INSTALL_DEPENDENCIES=no RESULTCACHING_DISABLE=1 \\
-        /tmp/bsenv/bin/python experiments/brainscore_commitment.py brainscore DIR [V1 V2 V4 IT]
+    BS_INSTALL_DEPENDENCIES=no RESULTCACHING_DISABLE=1 MT_MULTITHREAD=0 /tmp/bsenv/bin/python \\
+        experiments/brainscore_commitment.py brainscore DIR [V1 V2 V4 IT] [from=LAYER]
+
+``make DIR`` writes the small fixture described below (ResNet-18); ``make DIR real`` the same
+kinds of files at the real sets' sizes (``SIZES["real"]``: ResNet-50 with Brain-Score's 18
+candidates, 3200 + 2560 HvM-like and 135 + 315 FreemanZiemba-like images, the real numbers of
+sites) for the speed and memory bars. ``from=LAYER`` (``brainscore`` and ``compare``) keeps
+the candidates from LAYER on. ``memory DIR`` measures jaxbrain's final scoring of the widest
+candidate on the 3200 hvm-public stimuli (``DIR/memory.json``).
 
 ``make`` writes, under DIR:
 
