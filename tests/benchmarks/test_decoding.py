@@ -87,8 +87,10 @@ def test_registry_benchmark_reads_subject_files_and_scores_in_the_common_schema(
     decoded = benchmark.decode(prepared, layers, ids)
     means = [decoded["layers"]["layer"]["subjects"][s]["mean_accuracy"] for s in ("s1", "s2")]
     row = result["layers"]["layer"]
-    assert row["raw"] == pytest.approx(np.mean(means)) and row["n_units"] == 8
-    assert row["n_test"] == 30 and row["status"] == "ok"
-    assert result["layers"]["narrow"]["n_units"] == 4
+    assert row["raw"] == pytest.approx(np.mean(means)) and row["status"] == "ok"
+    assert row["per_split"] == pytest.approx(means)
+    assert decoded["n_test"] == 30
+    assert len(decoded["layers"]["layer"]["subjects"]["s1"]["accuracy"]) == 8
+    assert len(decoded["layers"]["narrow"]["subjects"]["s1"]["accuracy"]) == 4
     # the held-out stimuli do not depend on the activations' row order
     assert set(benchmark.test_ids(ids[::-1])) == set(benchmark.test_ids(ids))

@@ -251,3 +251,17 @@ def test_overwritten_cached_layer_gives_the_uninterrupted_rows(suite, tmp_path):
     run_sweep(spec)
     pd.testing.assert_frame_equal(_scores(out), expected)
     assert list((out / "cache").glob(".*.damaged-0"))
+
+
+def test_decoding_benchmark_in_a_sweep(suite, tmp_path):
+    """Feature decoding is a benchmark like the others: stored rows, one per layer, on the
+    suite's fMRI subjects."""
+    import numpy as np
+
+    out = tmp_path / "decoding"
+    run_sweep(_spec(suite, out, models=("synthetic_hidden",), benchmarks=("Synthetic.decoding",),
+                    fmri=str(suite), reduction="none", cka=False))
+    rows = _scores(out)
+    assert set(rows["kind"]) == {"decoding"} and (rows["status"] == "ok").all()
+    assert len(rows) == 4 and rows["per_split"].map(len).eq(2).all()  # two subjects
+    assert np.isfinite(rows["raw"]).all() and (rows["raw"] > 0).any()
