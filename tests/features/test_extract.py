@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxbrain.features import PCA, NoReduction, RandomProjection, extract, pca_fit
-from jaxbrain.features.extract import _group
+from jaxbrain.features.extract import group_layers
 from jaxbrain.models import ALL, create
 
 N = 10  # with batch 4: batches of 4, 4 and 2 + 2 padding rows
@@ -111,8 +111,8 @@ def test_pca_matches_a_fit_on_the_whole_reference_set(resnet, resnet_bank, image
 
 def test_grouping_respects_the_budget():
     dims = {"a": 5, "b": 5, "c": 20, "d": 1, "e": 5}
-    assert _group(list(dims), dims, lambda d: d, 10) == [["a", "b"], ["c"], ["d", "e"]]
-    assert _group(list(dims), dims, lambda d: d, 100) == [list(dims)]
+    assert group_layers(list(dims), dims, lambda d: d, 10) == [["a", "b"], ["c"], ["d", "e"]]
+    assert group_layers(list(dims), dims, lambda d: d, 100) == [list(dims)]
 
 
 def test_non_finite_activations_name_the_layer_and_stimulus(resnet, ids):
