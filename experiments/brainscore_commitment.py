@@ -7,7 +7,7 @@ virtual environment and is never imported by jaxbrain):
     python3 -m venv /tmp/bsenv && BS_INSTALL_DEPENDENCIES=no /tmp/bsenv/bin/pip install \\
         torch==2.13.0 torchvision==0.28.0 brainscore-vision                # once
     BS_INSTALL_DEPENDENCIES=no RESULTCACHING_DISABLE=1 MT_MULTITHREAD=0 /tmp/bsenv/bin/python \\
-        experiments/brainscore_commitment.py brainscore DIR [V1 V2 V4 IT] [from=LAYER]
+        -m experiments.brainscore_commitment brainscore DIR [V1 V2 V4 IT] [from=LAYER]
 
 ``make DIR`` writes the small fixture described below (ResNet-18); ``make DIR real`` the same
 kinds of files at the real sets' sizes (``SIZES["real"]``: ResNet-50 with Brain-Score's 18
@@ -57,12 +57,27 @@ monkeypatches it needs are listed in that file (``monkeypatches``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
+
+from experiments.standins import (
+    DATASETS,
+    FZ_BINS,
+    FZ_WINDOW,
+    fz_families,
+    fz_image,
+    hvm_image,
+    hvm_objects,
+    local_catalog,
+    reference_image,
+    s3_file_name,
+    stimulus_id,
+    write_recordings,
+    write_stimulus_set,
+)
 
 MODEL_DEGREES = 8
 IMAGE_SIZE = 224
@@ -141,171 +156,6 @@ FINAL_BENCHMARKS = {"V1": "FreemanZiemba2013.V1-pls", "V2": "FreemanZiemba2013.V
 SELECTION_BENCHMARKS = {"V1": "FreemanZiemba2013public.V1-pls",
                         "V2": "FreemanZiemba2013public.V2-pls",
                         "V4": "MajajHong2015public.V4-pls", "IT": "MajajHong2015public.IT-pls"}
-# data set: assembly identifiers and stimulus-set identifiers (public, private), degrees
-DATASETS = {
-    "hvm": {"assembly": ("dicarlo.MajajHong2015.public", "dicarlo.MajajHong2015.private"),
-            "stimuli": ("hvm-public", "hvm-private"), "degrees": 8},
-    "fz": {"assembly": ("movshon.FreemanZiemba2013.public", "movshon.FreemanZiemba2013.private"),
-           "stimuli": ("FreemanZiemba2013.aperture-public", "FreemanZiemba2013.aperture-private"),
-           "degrees": 4},
-}
-FZ_BINS = (40, 220)  # 1 ms bins written; Brain-Score averages those starting in [50, 200)
-FZ_WINDOW = (50, 200)
-
-
-def s3_file_name(identifier: str, file_type: str) -> str:
-    """The file name Brain-Score's ``brainio.s3.get_path`` derives from an identifier."""
-    prefix = "stimulus_" if file_type in ("csv", "zip") else "assy_"
-    return f"{prefix}{identifier.replace('.', '_')}.{file_type}"
-
-
-# ----------------------------------------------------------------------------------- fixture
-def _pink(rng, shape, alpha=1.0):
-    """1/f^alpha noise of ``shape`` (H, W, C), each channel scaled to mean 0, std 1."""
-    import numpy as np
-
-    h, w, c = shape
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    f = np.sqrt(fx**2 + fy**2)
-    f[0, 0] = 1.0
-    spectrum = (rng.standard_normal((c, h, fx.shape[1]))
-                + 1j * rng.standard_normal((c, h, fx.shape[1]))) / f**alpha
-    spectrum[:, 0, 0] = 0
-    noise = np.fft.irfft2(spectrum, s=(h, w)).transpose(1, 2, 0)
-    return (noise - noise.mean((0, 1))) / noise.std((0, 1))
-
-
-def _to_uint8(x):
-    import numpy as np
-
-    return np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
-
-
-def _colour(rng, shape):
-    """Colour 1/f noise: a luminance field plus weaker chroma fields, in [0, 1]-ish."""
-    import numpy as np
-
-    lum = _pink(rng, (*shape, 1), alpha=rng.uniform(0.9, 1.3))
-    chroma = _pink(rng, (*shape, 2), alpha=1.2)
-    mix = np.array([[1, 0.5, 0.2], [1, -0.3, 0.4], [1, -0.2, -0.6]])  # rows: R, G, B
-    base = rng.uniform(0.3, 0.7, 3)
-    rgb = np.concatenate([lum, 0.5 * chroma], -1) @ mix.T
-    return base + rng.uniform(0.08, 0.18) * rgb
-
-
-def _reference_image(rng):
-    import numpy as np
-
-    h, w = rng.integers(192, 321, 2)
-    image = _colour(rng, (h, w))
-    yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(rng.integers(3, 9)):
-        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
-        ry, rx = rng.uniform(10, h / 3), rng.uniform(10, w / 3)
-        theta = rng.uniform(0, np.pi)
-        u = ((xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)) / rx
-        v = (-(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)) / ry
-        mask = (np.abs(u) ** rng.uniform(1, 4) + np.abs(v) ** rng.uniform(1, 4)) < 1
-        image[mask] = _colour(rng, (h, w))[mask]
-    return _to_uint8(image)
-
-
-def _hvm_objects(rng, n_objects):
-    """Per object: radial-shape harmonics and a colour/texture seed."""
-    import numpy as np
-
-    return [{"amps": rng.uniform(0.05, 0.3, 4), "phases": rng.uniform(0, 2 * np.pi, 4),
-             "colour": rng.uniform(0.1, 0.9, 3), "stripes": rng.uniform(0.03, 0.15),
-             "stripe_angle": rng.uniform(0, np.pi)} for _ in range(n_objects)]
-
-
-def _hvm_image(rng, obj, size=256):
-    import numpy as np
-
-    background = 0.5 + 0.12 * _pink(rng, (size, size, 1), 1.1).repeat(3, -1)
-    scale, angle = rng.uniform(0.55, 1.1), rng.uniform(0, 2 * np.pi)
-    cy, cx = size / 2 + rng.uniform(-40, 40, 2)
-    yy, xx = np.mgrid[0:size, 0:size]
-    r = np.hypot(yy - cy, xx - cx)
-    phi = np.arctan2(yy - cy, xx - cx) - angle
-    radius = 70 * scale * (1 + sum(a * np.cos((k + 2) * phi + p) for k, (a, p) in
-                                   enumerate(zip(obj["amps"], obj["phases"], strict=True))))
-    mask = r < radius
-    stripes = np.sin(2 * np.pi * obj["stripes"] / scale * (
-        (xx - cx) * np.cos(obj["stripe_angle"] + angle)
-        + (yy - cy) * np.sin(obj["stripe_angle"] + angle)))
-    shading = 1 - 0.4 * r / np.maximum(radius, 1)
-    body = obj["colour"] * (0.75 + 0.25 * stripes[..., None]) * shading[..., None]
-    image = np.where(mask[..., None], body, background)
-    return _to_uint8(image)
-
-
-def _fz_families(rng, n_families):
-    import numpy as np
-
-    return [{"f0": rng.uniform(0.03, 0.16), "theta": rng.uniform(0, np.pi),
-             "orient_bw": rng.uniform(0.2, 1.5), "nonlin": rng.choice(["abs", "threshold",
-                                                                       "product"])}
-            for _ in range(n_families)]
-
-
-def _fz_image(rng, family, texture_type, size=320):
-    """A grey-scale texture (``texture``: a non-linear function of band-pass noise, so it has
-    higher-order structure) or its spectrally matched ``noise`` (phases randomised), in a soft
-    circular aperture on grey 128."""
-    import numpy as np
-
-    fy = np.fft.fftfreq(size)[:, None]
-    fx = np.fft.fftfreq(size)[None, :]
-    f = np.hypot(fx, fy)
-    ang = np.arctan2(fy, fx)
-    envelope = (np.exp(-0.5 * (np.log(np.maximum(f, 1e-6) / family["f0"]) / 0.4) ** 2)
-                * np.exp(family["orient_bw"] * np.cos(2 * (ang - family["theta"]))))
-
-    def bandpass():
-        return np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((size, size))) * envelope))
-
-    x = bandpass()
-    if family["nonlin"] == "abs":
-        x = np.abs(x)
-    elif family["nonlin"] == "threshold":
-        x = np.tanh(3 * x / x.std())
-    else:
-        x = x * bandpass()
-    if texture_type == "noise":
-        amplitude = np.abs(np.fft.fft2(x - x.mean()))
-        phases = np.angle(np.fft.fft2(rng.standard_normal((size, size))))
-        x = np.real(np.fft.ifft2(amplitude * np.exp(1j * phases)))
-    x = (x - x.mean()) / x.std()
-    yy, xx = np.mgrid[0:size, 0:size]
-    r = np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) / (size / 2)
-    aperture = np.clip((1 - r) / 0.1, 0, 1)
-    image = 128 / 255 + 0.15 * x * aperture
-    return _to_uint8(image)
-
-
-def _write_stimulus_set(folder: Path, identifier: str, rows: list[dict], images: list) -> None:
-    """CSV + flat zip of PNGs, Brain-Score's layout (``stimulus_id``, ``filename``, metadata)."""
-    import io
-    import zipfile
-
-    import pandas as pd
-    from PIL import Image
-
-    zip_path = folder / s3_file_name(identifier, "zip")
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
-        for row, image in zip(rows, images, strict=True):
-            buffer = io.BytesIO()
-            Image.fromarray(image).save(buffer, format="PNG")
-            archive.writestr(row["filename"], buffer.getvalue())
-    pd.DataFrame(rows).to_csv(folder / s3_file_name(identifier, "csv"), index=False)
-
-
-def _stimulus_id(kind: str, index: int) -> str:
-    return hashlib.sha1(f"{kind}-{index}".encode()).hexdigest()
-
-
 def _brainscore_input(image, degrees, torch_vision):
     """The model input Brain-Score builds from one image: ``place_on_screen`` (paste centred on
     PIL 'gray' when the stimulus spans fewer degrees than the model), PIL RGB conversion,
@@ -396,11 +246,9 @@ def _site_responses(features, readouts):
 
 def make(folder: Path, size: str = "small") -> None:
     import numpy as np
-    import xarray as xr
     from PIL import Image
 
     from experiments.torch_oracle import import_torchvision
-    from jaxbrain.data import write_assembly
 
     torch, torch_vision = import_torchvision()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -413,7 +261,7 @@ def make(folder: Path, size: str = "small") -> None:
 
     reference_inputs = []
     for index in range(N_REFERENCE):
-        image = _reference_image(rng)
+        image = reference_image(rng)
         Image.fromarray(image).save(folder / "reference" / f"ref{index:04d}.png")
         if index < N_RECALIBRATE:
             reference_inputs.append(_brainscore_input(image, MODEL_DEGREES, torch_vision))
@@ -423,12 +271,12 @@ def make(folder: Path, size: str = "small") -> None:
         model, reference_inputs[:1], torch, config["candidates"]).items()}
 
     # stimuli
-    objects = _hvm_objects(rng, config["hvm_objects"])
+    objects = hvm_objects(rng, config["hvm_objects"])
     categories = config["hvm_categories"]
     per_category = config["hvm_objects"] // len(categories)
     n_public, n_private = config["hvm_per_object"]
     family_ids = config["fz_families"]
-    families = _fz_families(rng, len(family_ids))
+    families = fz_families(rng, len(family_ids))
     stimuli = {}  # (kind, access) -> rows, images
     for access, variation in (("public", 3), ("private", 6)):
         rows, images = [], []
@@ -436,12 +284,12 @@ def make(folder: Path, size: str = "small") -> None:
             for k in range(n_public if access == "public" else n_private):
                 index = o * (n_public + n_private) + k + (n_public if access == "private"
                                                           else 0)
-                sid = _stimulus_id("hvm", index)
+                sid = stimulus_id("hvm", index)
                 rows.append({"stimulus_id": sid, "filename": f"{sid}.png",
                              "object_name": f"obj{o:02d}",
                              "category_name": categories[o // per_category],
                              "variation": variation, "image_index": index})
-                images.append(_hvm_image(rng, obj))
+                images.append(hvm_image(rng, obj))
         stimuli["hvm", access] = rows, images
         rows, images = [], []
         for f, family in enumerate(families):
@@ -449,7 +297,7 @@ def make(folder: Path, size: str = "small") -> None:
                 for sample_id in range(1, config["fz_samples"] + 1):
                     if _fz_public(size, texture_type, sample_id) != (access == "public"):
                         continue
-                    sid = _stimulus_id("fz", f * 100 + (texture_type == "texture") * 50
+                    sid = stimulus_id("fz", f * 100 + (texture_type == "texture") * 50
                                        + sample_id)
                     prefix = "noise" if texture_type == "noise" else "tex"
                     rows.append({"stimulus_id": sid,
@@ -457,11 +305,11 @@ def make(folder: Path, size: str = "small") -> None:
                                              ".png",
                                  "texture_family": family_ids[f], "texture_type": texture_type,
                                  "sample": sample_id, "resolution": "320x320"})
-                    images.append(_fz_image(rng, family, texture_type))
+                    images.append(fz_image(rng, family, texture_type))
         stimuli["fz", access] = rows, images
     for kind, spec in DATASETS.items():
         for access, identifier in zip(("public", "private"), spec["stimuli"], strict=True):
-            _write_stimulus_set(data, identifier, *stimuli[kind, access])
+            write_stimulus_set(data, identifier, *stimuli[kind, access])
     print(f"stimuli: {time.perf_counter() - start:.1f} s", flush=True)
 
     # sites: read-outs drawn per region, responses computed batch by batch on both splits
@@ -499,45 +347,9 @@ def make(folder: Path, size: str = "small") -> None:
         noise_sd = rng.uniform(0.8, 2.0, n_sites)  # in units of the signal's sd
         n_first = len(stimuli[kind, "public"][0])
         for access, identifier in zip(("public", "private"), spec["assembly"], strict=True):
-            rows = stimuli[kind, access][0]
             part = signal[:n_first] if access == "public" else signal[n_first:]
-            n = len(rows)
-            trials = part[None] + noise_sd * rng.standard_normal((REPETITIONS, n, n_sites))
-            rates = baseline + gain * trials  # (rep, stimulus, site)
-            presentation = {
-                "stimulus_id": ("presentation", np.tile([r["stimulus_id"] for r in rows],
-                                                        REPETITIONS)),
-                "repetition": ("presentation", np.repeat(np.arange(REPETITIONS), n)),
-            }
-            label = "object_name" if kind == "hvm" else "texture_type"
-            presentation[label] = ("presentation", np.tile([r[label] for r in rows],
-                                                           REPETITIONS))
-            if kind == "hvm":
-                ids = [f"Chabo_L_M_{i // 10}_{i % 10}" if region_of_site[i] == "IT"
-                       else f"Tito_L_P_{i // 10}_{i % 10}" for i in range(n_sites)]
-                values = rates.reshape(REPETITIONS * n, n_sites)[:, :, None]
-                bins = {"time_bin_start": ("time_bin", [70]), "time_bin_end": ("time_bin", [170])}
-            else:
-                ids = np.arange(1, n_sites + 1)
-                starts = np.arange(*FZ_BINS)
-                inside = (starts >= FZ_WINDOW[0]) & (starts < FZ_WINDOW[1])
-                per_bin = np.where(inside, 1.0, 0.1)[None, None, :]  # quiet outside the window
-                base = rates.reshape(REPETITIONS * n, n_sites)[:, :, None]
-                values = base * per_bin + 2.0 * rng.standard_normal(
-                    (REPETITIONS * n, n_sites, len(starts)))
-                bins = {"time_bin_start": ("time_bin", starts),
-                        "time_bin_end": ("time_bin", starts + 1)}
-            neuroid = {"neuroid_id": ("neuroid", ids), "region": ("neuroid", region_of_site)}
-            if kind == "hvm":  # MajajHong's load_assembly needs >= 2 levels left after
-                # .sel(region=...) (xarray 2022.3 collapses a 1-level MultiIndex); the real
-                # assembly has animal, arr, elec, ...
-                neuroid["animal"] = ("neuroid", [i.split("_")[0] for i in ids])
-                neuroid["arr"] = ("neuroid", [i.split("_")[2] for i in ids])
-            assembly = xr.DataArray(
-                values.astype(np.float32 if kind == "fz" else np.float64),
-                dims=("presentation", "neuroid", "time_bin"),
-                coords={**presentation, **neuroid, **bins})
-            write_assembly(assembly, data / s3_file_name(identifier, "nc"))
+            write_recordings(data, kind, identifier, stimuli[kind, access][0], part,
+                             region_of_site, gain, baseline, noise_sd, rng, REPETITIONS)
     arch = config["arch"]
     manifest = {
         "size": size,
@@ -779,41 +591,10 @@ def _notes() -> dict:
     }
 
 
-# Brain-Score's registry names of the fixture's files (jaxbrain's catalog identifiers).
-_FILES = {
-    "MajajHong2015.public": ("assembly", "dicarlo.MajajHong2015.public"),
-    "MajajHong2015.private": ("assembly", "dicarlo.MajajHong2015.private"),
-    "FreemanZiemba2013.public": ("assembly", "movshon.FreemanZiemba2013.public"),
-    "FreemanZiemba2013.private": ("assembly", "movshon.FreemanZiemba2013.private"),
-    "hvm-public": ("stimulus_set", "hvm-public"),
-    "hvm-private": ("stimulus_set", "hvm-private"),
-    "FreemanZiemba2013.aperture-public": ("stimulus_set", "FreemanZiemba2013.aperture-public"),
-    "FreemanZiemba2013.aperture-private": ("stimulus_set",
-                                           "FreemanZiemba2013.aperture-private"),
-}
 _BENCHMARKS = {"V1": ("FreemanZiemba2013public.V1-pls", "FreemanZiemba2013.V1-pls"),
                "V2": ("FreemanZiemba2013public.V2-pls", "FreemanZiemba2013.V2-pls"),
                "V4": ("MajajHong2015public.V4-pls", "MajajHong2015.V4-pls"),
                "IT": ("MajajHong2015public.IT-pls", "MajajHong2015.IT-pls")}
-
-
-def _local_catalog(folder: Path) -> Path:
-    """A user catalog that replaces the built-in entries by the fixture's files."""
-    def local(path: Path) -> dict:
-        return {"path": str(path), "checksum": "sha1:" + hashlib.sha1(path.read_bytes())
-                .hexdigest()}
-
-    entries = []
-    for name, (kind, identifier) in _FILES.items():
-        if kind == "assembly":
-            files = {"assembly": local(folder / "data" / s3_file_name(identifier, "nc"))}
-        else:
-            files = {role: local(folder / "data" / s3_file_name(identifier, suffix))
-                     for role, suffix in (("csv", "csv"), ("images", "zip"))}
-        entries.append({"identifier": name, "kind": kind, "replaces": True, "files": files})
-    path = folder / "jaxbrain_catalog.json"
-    path.write_text(json.dumps({"format": "jaxbrain-catalog/1", "entries": entries}))
-    return path
 
 
 def compare(folder: Path, rest=()) -> None:
@@ -822,7 +603,7 @@ def compare(folder: Path, rest=()) -> None:
 
     regions, first = _options(rest)
     theirs = json.loads((folder / "brainscore_commitment.json").read_text())
-    os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
+    os.environ["JAXBRAIN_CATALOG"] = str(local_catalog(folder))
     from jaxbrain.engine.store import ResultsStore
     from jaxbrain.engine.sweep import SweepSpec, run_sweep
 
@@ -889,7 +670,7 @@ def memory(folder: Path, rest=()) -> None:
 
     import numpy as np
 
-    os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
+    os.environ["JAXBRAIN_CATALOG"] = str(local_catalog(folder))
     from jaxbrain.benchmarks import load
     from jaxbrain.engine.inputs import load_stimuli, resolve_model
     from jaxbrain.features import NoReduction, extract_cached, prepare_images
@@ -924,7 +705,7 @@ def _memory_score(folder: Path, rest) -> None:
     """In a fresh process: score the cached bank, print peak memory and time as JSON."""
     import resource
 
-    os.environ["JAXBRAIN_CATALOG"] = str(_local_catalog(folder))
+    os.environ["JAXBRAIN_CATALOG"] = str(local_catalog(folder))
     from jaxbrain.benchmarks import load
     from jaxbrain.features import load as load_bank
 
