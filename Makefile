@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench studies clean
+.PHONY: install demo test bench bench-study studies clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ studies: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench --bank_layers=128
+
+bench-study: $(STAMP)
+	$(PY) -m experiments.bench_study
 
 clean:
 	rm -rf $(VENV) build *.egg-info

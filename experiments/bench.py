@@ -27,6 +27,7 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import RidgeCV
 
 from jaxbrain.kernels import DEFAULT_ALPHAS, neural_predictivity, stratified_shuffle_splits
+from jaxbrain.kernels.pls import pls_cv_flops
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Small sizes (seconds), for smoke tests.")
@@ -70,15 +71,6 @@ def sklearn_protocol(x, y, splits, make_model, n_splits=None):
         r = (pc * yc).sum(0) / np.sqrt((pc**2).sum(0) * (yc**2).sum(0))
         per_split.append(np.median(r))
     return float(np.mean(per_split))
-
-
-def pls_flops(n, d, m, n_splits, n_train, n_components):
-    """Floating-point operations of jaxbrain's PLS cross-validation (dominant terms)."""
-    n_held = n - n_train
-    setup = 2 * n * d * m + 2 * n_splits * n_held * d * m + 2 * n_splits * d * m * min(d, m)
-    per_component = n_splits * (4 * n * d + 8 * d * m)
-    predict = n_splits * (2 * n_held * d * n_components + 2 * n_held * n_components * m)
-    return setup + n_components * per_component + predict
 
 
 def timed(fn, repeats=1):
@@ -218,7 +210,8 @@ def main(argv):
         lambda: neural_predictivity(x, y, splits, "pls", n_components=n_comp),
         sk_pls, repeats=5,
     )
-    gflops = pls_flops(n, d, m, 10, splits.train.shape[1], n_comp) / s["jaxbrain_s_per_layer"] / 1e9
+    flops = pls_cv_flops(n, d, m, 10, splits.train.shape[1], n_comp)
+    gflops = flops / s["jaxbrain_s_per_layer"] / 1e9
     peak = numpy_matmul_gflops(n, d)
     s.update(jaxbrain_gflops=gflops, numpy_matmul_gflops=peak,
              fraction_of_matmul_peak=gflops / peak)

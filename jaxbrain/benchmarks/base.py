@@ -66,7 +66,8 @@ class Benchmark(abc.ABC):
     - ``identifier``, ``version``;
     - ``region``: the brain region scored, "" for a behavioural target;
     - ``stimulus_set``, ``visual_degrees``: the images the benchmark is defined on (catalog
-      name or CSV) and their visual extent; ``stimulus_set`` None: the caller supplies them;
+      name or CSV) and their visual extent; ``stimulus_set`` None: the images come with its
+      data (see ``stimulus_source``) or the caller supplies them;
     - ``role`` in layer commitment: ``selection`` (a region's layers are committed on it),
       ``final`` (it reports the committed layer) or ``report`` (a target outside commitment,
       whose best layer is shown).
@@ -100,6 +101,15 @@ class Benchmark(abc.ABC):
     def prepare(self, cache: dict | None = None, catalog=None) -> Prepared:
         """Load the benchmark's data (``cache``: data already loaded, by source) and prepare
         its targets, splits and ceiling."""
+
+    def stimulus_source(self, prepared: Prepared) -> tuple[str, str, float] | None:
+        """(stimulus-set CSV or catalog name, image folder, visual degrees) of the images the
+        benchmark is scored on, as ``engine.inputs.load_stimuli`` takes them; None: the caller
+        supplies them."""
+        del prepared
+        if self.stimulus_set is None:
+            return None
+        return (self.stimulus_set, "", self.visual_degrees)
 
     @abc.abstractmethod
     def check_stimuli(self, prepared: Prepared, stimulus_ids, filenames=None) -> None:

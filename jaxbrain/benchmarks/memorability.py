@@ -43,6 +43,7 @@ class MemorabilityBenchmark(Benchmark):
     kind: ClassVar[str] = "memorability"
     region: ClassVar[str] = ""
     stimulus_set: ClassVar[str | None] = None  # the images are the memorability lists' files
+    # (``stimulus_source``)
     visual_degrees: ClassVar[float] = 8.0
     role: ClassVar[str] = "report"
     identifier: str
@@ -71,6 +72,10 @@ class MemorabilityBenchmark(Benchmark):
 
         data, digest = load_once(cache, self.lamem, load)
         return prepare_memorability(self, data, source=self.lamem, digest=digest)
+
+    def stimulus_source(self, prepared: PreparedMemorability) -> tuple[str, str, float]:
+        """The memorability lists' own images: every image of the folder's ``images/``."""
+        return ("", str(prepared.data.image_dir), self.visual_degrees)
 
     def _rows(self, prepared: PreparedMemorability, stimulus_ids, filenames) -> np.ndarray:
         names = stimulus_ids if filenames is None else filenames

@@ -109,6 +109,12 @@ class SweepSpec:
                          f"got {self.reduction!r}")
 
 
+# Where a model's time goes, per stage (its done-marker's "seconds"): building or loading the
+# model and hashing its weights, placing the stimuli at the model's visual field, extracting
+# the layer bank (model, reduction, bank cache), scoring the benchmarks, writing the store.
+STAGES = ("model", "placement", "extraction", "scoring", "store")
+
+
 def _quiet(iterable, **_):
     """No progress display (``progress(None, total=...)`` returns None: nothing to update)."""
     return iterable
@@ -206,16 +212,25 @@ def _reference_images(spec: SweepSpec, model, stimuli: Stimuli, reduction) -> np
 
 
 def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
-          reduction, prep: dict, progress: Callable):
+          reduction, prep: dict, progress: Callable, seconds: dict):
+    """The layer bank of ``layers`` on ``stimuli`` (from the cache when present); the time
+    spent placing the images and extracting (with reduction and the cache) is added to
+    ``seconds``."""
+    start = time.perf_counter()
     images = prepare_images(stimuli.images, **model_preprocessing(model, stimuli.degrees))
-    return extract_cached(
+    reference = _reference_images(spec, model, stimuli, reduction)
+    seconds["placement"] += time.perf_counter() - start
+    start = time.perf_counter()
+    bank = extract_cached(
         model, images, stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
         taps=layers, reduction=reduction, batch_size=spec.batch_size,
-        reference_images=_reference_images(spec, model, stimuli, reduction),
+        reference_images=reference,
         memory_budget_bytes=int(spec.extraction_memory_gb * 2**30),
         progress=lambda it: progress(it, desc=f"extract {model_ref} {stimuli.source}",
                                      leave=False),
         model_name=model_ref, preprocessing=prep)
+    seconds["extraction"] += time.perf_counter() - start
+    return bank
 
 
 class _Phase(NamedTuple):
@@ -239,32 +254,33 @@ def _run_phase(spec: SweepSpec, phase: _Phase, model, model_ref: str, model_key:
     taps = [layer for layer in candidates if any(layer in v for v in phase.plan.values())]
     if not taps:
         return
-    start = time.perf_counter()
-    bank = _bank(spec, model, model_ref, stimuli, taps, phase.reduction, prep, progress)
-    record["seconds"]["extraction"] += time.perf_counter() - start
+    bank = _bank(spec, model, model_ref, stimuli, taps, phase.reduction, prep, progress,
+                 record["seconds"])
     record["banks"].append({"stimuli": phase.group.source, "degrees": stimuli.degrees,
                             "reduction": phase.reduction.key(),
                             "bank": bank.meta.get("cache_key", ""),
                             "bank_dir": bank.meta.get("cache_dir", "")})
-    start = time.perf_counter()
     mesh, described = _mesh(spec.mesh_devices), phase.reduction.describe()
     units_bar = progress(None, desc=f"layers x benchmarks {model_ref}", leave=False,
                          total=len(units))
     for bench in progress(phase.benches, desc=f"benchmarks {model_ref}", leave=False):
         todo = [layer for layer in phase.plan[bench.name] if units[(layer, bench.name)] not in done]
         if todo:
+            start = time.perf_counter()
             scored = bench.benchmark.score(
                 bench.prepared, {name: bank.layers[name] for name in todo}, stimuli.ids,
                 filenames=stimuli.filenames, mesh=mesh)
+            record["seconds"]["scoring"] += time.perf_counter() - start
+            start = time.perf_counter()
             rows, neuroids = _rows(scored, bench, model_ref=model_ref, model_key=model_key,
                                    layers=candidates, units=units, reduction=described)
             store.write(rows, neuroids)
+            record["seconds"]["store"] += time.perf_counter() - start
             record["computed"] += len(rows)
         if units_bar is not None:
             units_bar.update(len(phase.plan[bench.name]))
     if units_bar is not None:
         units_bar.close()
-    record["seconds"]["scoring"] += time.perf_counter() - start
 
 
 def _candidates(spec: SweepSpec, model_ref: str, model) -> list[str]:
@@ -284,12 +300,14 @@ def sweep_model(spec: SweepSpec, model_ref: str, groups: list[StimulusGroup],
     group. ``brainscore``: the candidates on the selection (and report-only) benchmarks
     through LayerPCA, a layer committed per region, then each final benchmark on its region's
     committed layer, unreduced."""
+    start = time.perf_counter()
     model = resolve_model(model_ref, spec.zoo_dir or None)
     candidates = _candidates(spec, model_ref, model)
     model_key = weights_hash(model)
-    done = store.done_keys() if spec.resume else set()
     record = {"units": [], "banks": [], "computed": 0,
-              "seconds": {"extraction": 0.0, "scoring": 0.0}}
+              "seconds": dict.fromkeys(STAGES, 0.0)}
+    record["seconds"]["model"] = time.perf_counter() - start
+    done = store.done_keys() if spec.resume else set()
 
     def run(phases: list[_Phase]) -> None:
         for phase in phases:
@@ -334,13 +352,14 @@ def prepare_inputs(spec: SweepSpec) -> list[StimulusGroup]:
     for bench in benches:
         if spec.stimuli_csv:
             key = (spec.stimuli_csv, spec.stimuli_dir, spec.stimulus_degrees)
-        elif bench.benchmark.stimulus_set is not None:
-            key = (bench.benchmark.stimulus_set, "", bench.benchmark.visual_degrees)
+        elif (own := bench.benchmark.stimulus_source(bench.prepared)) is not None:
+            key = own
         else:
             raise ValueError(f"benchmark {bench.name} names no stimuli: give the sweep's "
                              "stimuli (--stimuli_csv/--stimuli_dir or --data_dir)")
         keys.setdefault(key, []).append(bench)
-    return [StimulusGroup(csv, load_stimuli(csv, folder or None, degrees), members)
+    return [StimulusGroup(csv or folder, load_stimuli(csv or None, folder or None, degrees),
+                          members)
             for (csv, folder, degrees), members in keys.items()]
 
 
@@ -383,7 +402,9 @@ def check_inputs(spec: SweepSpec) -> list[StimulusGroup]:
 
 def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
     """Run this shard's models, then the report if every model of the sweep is done."""
+    start = time.perf_counter()
     groups = check_inputs(spec)
+    inputs_seconds = time.perf_counter() - start
     store = ResultsStore(Path(spec.output_dir) / "results")
     mine = [m for i, m in enumerate(spec.models) if i % spec.num_shards == spec.shard_index]
     settings = settings_key(spec, groups)
@@ -394,13 +415,16 @@ def run_sweep(spec: SweepSpec, progress: Callable = _quiet) -> dict:
         else:
             markers.append(sweep_model(spec, ref, groups, store, progress, settings))
     summary = {"models": mine, "computed": sum(m["computed"] for m in markers),
-               "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None}
+               "seconds": {m["model"]: m["seconds"] for m in markers}, "report": None,
+               "inputs_seconds": inputs_seconds, "report_seconds": 0.0}
     if all(_done(spec, m, settings) for m in spec.models):
         existing = Path(spec.output_dir) / "report.md"
         # A re-run that computed nothing leaves a finished sweep's report as it is (so it
         # also works in a folder that has since become read-only).
         rewrite = summary["computed"] or len(mine) < len(spec.models) or not existing.exists()
+        start = time.perf_counter()
         summary["report"] = str(write_sweep_report(spec, groups) if rewrite else existing)
+        summary["report_seconds"] = time.perf_counter() - start
     return summary
 
 

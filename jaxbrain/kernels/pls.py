@@ -202,6 +202,19 @@ def pls_cv_predict(
     return pred + (fits.y_mean + y_full_mean)[:, None, :], fits.score_sqnorms
 
 
+def pls_cv_flops(n: int, d: int, m: int, n_splits: int, n_train: int,
+                 n_components: int) -> int:
+    """Floating-point operations of :func:`pls_cv_predict` (dominant terms): the full XᵀY
+    and its per-split down-dates, the m×m Grams, per component the two passes over X and the
+    d×m products of the factored deflation, and the held-out predictions.  For achieved
+    GFLOP/s figures; the per-component eigenvector (O(m²) per Lanczos step) is left out."""
+    n_held = n - n_train
+    setup = 2 * n * d * m + 2 * n_splits * n_held * d * m + 2 * n_splits * d * m * min(d, m)
+    per_component = n_splits * (4 * n * d + 8 * d * m)
+    predict = n_splits * (2 * n_held * d * n_components + 2 * n_held * n_components * m)
+    return setup + n_components * per_component + predict
+
+
 def _fit_split_gram(gram0, y0, train, test, n_components: int, weights: str):
     """One split's PLS from the Gram of globally centred features (the dual of
     :func:`_fit_splits`); returns (held-out predictions of centred y, tᵀt per component).

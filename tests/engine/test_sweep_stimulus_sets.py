@@ -8,6 +8,7 @@ holding Brain-Score's files would); the benchmarks then fetch them by name.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -208,16 +209,40 @@ def test_brainscore_protocol_on_public_data_alone_reports_the_selection_unreduce
     assert len(commitments) == 4  # one per region, chosen on the PCA rows
 
 
-def test_benchmark_without_stimuli_needs_the_sweeps(catalog, tmp_path, monkeypatch):
+def test_memorability_is_scored_on_its_own_images_and_a_benchmark_without_any_is_refused(
+        catalog, tmp_path, monkeypatch):
+    from PIL import Image
+
     from tests.data.test_lamem import write_lamem
 
     monkeypatch.setenv("JAXBRAIN_CATALOG", str(catalog))
-    lamem = write_lamem(tmp_path / "lamem", [f"{i}.jpg" for i in range(10)], np.linspace(0, 1, 10))
-    spec = SweepSpec(models=MODELS, benchmarks=("MajajHong2015public.IT-pls",
-                                                "Synthetic.memorability"),
-                     output_dir=str(tmp_path / "out"), lamem=str(lamem))
-    with pytest.raises(ValueError, match="Synthetic.memorability"):
-        run_sweep(spec)
+    names = [f"{i:02d}.png" for i in range(12)]
+    lamem = write_lamem(tmp_path / "lamem", names, np.linspace(0.2, 0.9, 12))
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(
+            lamem / "images" / name)
+    spec = SweepSpec(models=("alexnet_tiny",), benchmarks=("MajajHong2015public.IT-pls",
+                                                           "Synthetic.memorability"),
+                     output_dir=str(tmp_path / "out"), lamem=str(lamem), projection_dims=64,
+                     cka=False)
+    summary = run_sweep(spec)
+    marker = json.loads((tmp_path / "out" / "models" / "alexnet_tiny.json").read_text())
+    assert sorted(Path(b["stimuli"]).name for b in marker["banks"]) == ["hvm-public", "images"]
+    rows = ResultsStore(tmp_path / "out" / "results").rows()
+    memorability = rows[rows["benchmark"] == "Synthetic.memorability"]
+    assert sorted(memorability["layer"]) == sorted(marker["layers"])
+    early = memorability.sort_values("layer_index")["raw"].to_numpy(float)[:10]
+    assert np.isfinite(early).all()  # (a random tiny network's last layers may be constant)
+    assert summary["seconds"]["alexnet_tiny"]["scoring"] > 0
+    # a benchmark whose data bring no images, with no stimuli given for the sweep: one error
+    # naming it, before any model runs
+    refused = dataclasses.replace(spec, benchmarks=("Synthetic.IT-pls",),
+                                  assembly="MajajHong2015.public",
+                                  output_dir=str(tmp_path / "refused"))
+    with pytest.raises(ValueError, match="Synthetic.IT-pls names no stimuli"):
+        run_sweep(refused)
+    assert not (tmp_path / "refused" / "models").exists()
 
 
 def _command(out):
