@@ -71,7 +71,13 @@ flags.DEFINE_enum("protocol", "all_layers", ["all_layers", "brainscore"],
                   "per region committed, final benchmarks on its unreduced activations).")
 flags.DEFINE_string("candidates_json", "", "JSON file: model reference -> candidate layers "
                     "for the brainscore protocol (default: each model's own).")
-flags.DEFINE_integer("batch_size", 32, "Extraction batch size.")
+flags.DEFINE_integer("batch_size", 0, "Extraction batch size (0: the largest batch whose "
+                     "activations fit --activation_memory_gb).")
+flags.DEFINE_float("activation_memory_gb", 0.0, "Memory one batch's activations may take "
+                   "(0: a quarter of the accelerator's memory, or 2 GiB on a CPU).")
+flags.DEFINE_enum("extraction_dtype", "float32", ["float32", "bfloat16"], "The dtype models "
+                  "run in during extraction (bfloat16: faster on accelerators; scores differ, "
+                  "see BUILD_NOTES.md).")
 flags.DEFINE_float("extraction_memory_gb", 4.0,
                    "Host memory for fitting PCAs: layers are fitted in groups whose reference "
                    "activations and components fit it (one pass over the reference images "
@@ -150,6 +156,7 @@ def spec_from_flags() -> SweepSpec:
         taps=tuple(FLAGS.taps), reduction=FLAGS.reduction, projection_dims=FLAGS.projection_dims,
         pca_components=FLAGS.pca_components, reference_csv=FLAGS.reference_csv,
         reference_dir=FLAGS.reference_dir, batch_size=FLAGS.batch_size,
+        activation_memory_gb=FLAGS.activation_memory_gb, extraction_dtype=FLAGS.extraction_dtype,
         extraction_memory_gb=FLAGS.extraction_memory_gb,
         mesh_devices=FLAGS.mesh_devices, cka=FLAGS.cka, protocol=FLAGS.protocol,
         candidates=_candidates(FLAGS.candidates_json), shard_index=shard_index,

@@ -43,6 +43,7 @@ from jaxbrain.engine.store import ResultsStore, canonical_json, unit_key
 from jaxbrain.features import (
     PCA,
     NoReduction,
+    PlacedStimuli,
     RandomProjection,
     extract_cached,
     model_preprocessing,
@@ -73,7 +74,9 @@ class SweepSpec:
     pca_components: int = 1000
     reference_csv: str = ""  # PCA reference images (stimulus-set CSV); default: the stimuli
     reference_dir: str = ""
-    batch_size: int = 32
+    batch_size: int = 0  # 0: the largest batch whose activations fit activation_memory_gb
+    activation_memory_gb: float = 0.0  # 0: a quarter of the device's memory, or 2 GiB on CPU
+    extraction_dtype: str = "float32"  # or "bfloat16": the model run in bfloat16
     # host memory for PCA fitting (reference activations + components per group of layers)
     extraction_memory_gb: float = 4.0
     mesh_devices: int = 0  # layers sharded over this many local devices (0: all)
@@ -110,8 +113,9 @@ class SweepSpec:
 
 
 # Where a model's time goes, per stage (its done-marker's "seconds"): building or loading the
-# model and hashing its weights, placing the stimuli at the model's visual field, extracting
-# the layer bank (model, reduction, bank cache), scoring the benchmarks, writing the store.
+# model and hashing its weights, placing the stimuli at the model's visual field (what the
+# model waited for; the rest overlaps extraction), extracting the layer bank (model,
+# reduction, bank cache), scoring the benchmarks, writing the store.
 STAGES = ("model", "placement", "extraction", "scoring", "store")
 
 
@@ -142,8 +146,10 @@ def settings_key(spec: SweepSpec, groups: list[StimulusGroup]) -> str:
     left by a sweep with other settings never counts as done for this one."""
     fields = dataclasses.asdict(spec)
     for name in ("shard_index", "num_shards", "resume", "title", "mesh_devices", "output_dir",
-                 "extraction_memory_gb"):
+                 "extraction_memory_gb", "batch_size", "activation_memory_gb"):
         fields.pop(name)
+    if fields["extraction_dtype"] == "float32":  # the keys sweeps had before it was an option
+        fields.pop("extraction_dtype")
     return unit_key(**fields, stimuli=[g.stimuli.digest for g in groups],
                     data={b.name: b.digest for g in groups for b in g.benches})
 
@@ -213,23 +219,29 @@ def _reference_images(spec: SweepSpec, model, stimuli: Stimuli, reduction) -> np
 
 def _bank(spec: SweepSpec, model, model_ref: str, stimuli: Stimuli, layers: list[str],
           reduction, prep: dict, progress: Callable, seconds: dict):
-    """The layer bank of ``layers`` on ``stimuli`` (from the cache when present); the time
-    spent placing the images and extracting (with reduction and the cache) is added to
-    ``seconds``."""
+    """The layer bank of ``layers`` on ``stimuli`` (from the cache when present).  The stimuli
+    are placed batch by batch on host threads while the model runs; ``seconds`` gains the
+    extraction's wall time and, as "placement", the part of it the model waited for placed
+    images (zero when placement keeps ahead of the device)."""
     start = time.perf_counter()
-    images = prepare_images(stimuli.images, **model_preprocessing(model, stimuli.degrees))
+    images = PlacedStimuli(stimuli.images, model_preprocessing(model, stimuli.degrees),
+                           stimuli.digest)
     reference = _reference_images(spec, model, stimuli, reduction)
     seconds["placement"] += time.perf_counter() - start
-    start = time.perf_counter()
+    start, timings = time.perf_counter(), {}
     bank = extract_cached(
         model, images, stimuli.ids, cache_dir=Path(spec.output_dir) / "cache",
-        taps=layers, reduction=reduction, batch_size=spec.batch_size,
+        taps=layers, reduction=reduction, batch_size=spec.batch_size or None,
         reference_images=reference,
         memory_budget_bytes=int(spec.extraction_memory_gb * 2**30),
         progress=lambda it: progress(it, desc=f"extract {model_ref} {stimuli.source}",
                                      leave=False),
-        model_name=model_ref, preprocessing=prep)
-    seconds["extraction"] += time.perf_counter() - start
+        model_name=model_ref, preprocessing=prep, compute_dtype=spec.extraction_dtype,
+        activation_memory_bytes=int(spec.activation_memory_gb * 2**30) or None,
+        timings=timings)
+    waited = timings.get("input_wait_seconds", 0.0)
+    seconds["extraction"] += time.perf_counter() - start - waited
+    seconds["placement"] += waited
     return bank
 
 

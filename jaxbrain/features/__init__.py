@@ -1,6 +1,7 @@
 """Activations of every layer tap, streamed into a reduced layer bank and cached on disk.
 
-``prepare_images`` places stimuli at the model's visual field; ``extract`` runs the model once
+``prepare_images`` places stimuli at the model's visual field (``PlacedStimuli`` batch by
+batch, as extraction needs them); ``extract`` runs the model once
 over them, reducing each tap on the fly (none | random projection | PCA); ``extract_cached``
 does the same through an on-disk cache keyed by weights, stimuli, preprocessing and options.
 """
@@ -21,6 +22,7 @@ from jaxbrain.features.reductions import (
 from jaxbrain.features.stimuli import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    PlacedStimuli,
     model_preprocessing,
     prepare_images,
     preprocessing_key,
@@ -32,6 +34,7 @@ __all__ = [
     "PCA",
     "LayerBank",
     "NoReduction",
+    "PlacedStimuli",
     "RandomProjection",
     "Reduction",
     "as_reduction",

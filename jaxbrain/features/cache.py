@@ -30,9 +30,10 @@ import numpy as np
 
 from jaxbrain.features.extract import (
     LayerBank,
-    _check_ids,
-    _check_images,
-    _extract,
+    check_compute_dtype,
+    check_ids,
+    check_images,
+    extract_fingerprinted,
     fingerprint,
 )
 from jaxbrain.features.reductions import DEFAULT_REDUCTION, Reduction, as_reduction
@@ -51,12 +52,16 @@ def _canonical_taps(taps: Iterable[str] | str) -> str | list[str]:
 
 def cache_key(*, weights_hash: str, stimuli_hash: str, preprocessing: dict | None,
               reduction: Reduction | str, taps: Iterable[str] | str,
-              reference_hash: str | None = None, model_class: str = "") -> str:
-    """sha256 hex of a canonical JSON of everything a layer bank depends on."""
+              reference_hash: str | None = None, model_class: str = "",
+              compute_dtype: str = "float32") -> str:
+    """sha256 hex of a canonical JSON of everything a layer bank depends on (the compute
+    dtype only when it is not float32, so float32 banks keep the keys they always had)."""
     payload = {"format": FORMAT, "model_class": model_class, "weights_hash": weights_hash,
                "stimuli_hash": stimuli_hash, "reference_hash": reference_hash,
                "preprocessing": preprocessing, "reduction": as_reduction(reduction).key(),
                "taps": _canonical_taps(taps)}
+    if compute_dtype != "float32":
+        payload["compute_dtype"] = compute_dtype
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -152,24 +157,28 @@ def _located(meta: dict, cache_dir, key: str) -> dict:
     return {**meta, "cache_key": key, "cache_dir": str(cache_dir)}
 
 
-def extract_cached(model, images: np.ndarray, stimulus_ids: Sequence[str], *,
+def extract_cached(model, images, stimulus_ids: Sequence[str], *,
                    cache_dir: str | os.PathLike, taps: Iterable[str] | str = ALL,
-                   reduction: Reduction | str = DEFAULT_REDUCTION, batch_size: int = 32,
+                   reduction: Reduction | str = DEFAULT_REDUCTION, batch_size: int | None = 32,
                    reference_images: np.ndarray | None = None,
                    memory_budget_bytes: int = 4 << 30, progress=None, model_name: str = "",
-                   preprocessing: dict | None = None) -> LayerBank:
+                   preprocessing: dict | None = None, compute_dtype: str = "float32",
+                   activation_memory_bytes: int | None = None,
+                   timings: dict | None = None) -> LayerBank:
     """``extract`` through the cache: the saved bank when one matches every input and option,
     else a fresh extraction, saved before it is returned. Its ``meta`` names the entry
-    (``cache_key``, ``cache_dir``) for a later ``load``."""
-    images = _check_images(images, "images")
-    ids = _check_ids(stimulus_ids, len(images))
+    (``cache_key``, ``cache_dir``) for a later ``load``. ``timings``: as ``extract``'s (left as
+    they are when the bank comes from the cache)."""
+    images = check_images(images, "images")
+    ids = check_ids(stimulus_ids, len(images))
     reduction = as_reduction(reduction)
-    reference = (_check_images(reference_images, "reference_images")
+    reference = (check_images(reference_images, "reference_images")
                  if reduction.needs_reference else None)
     prints = fingerprint(model, images, ids, reference)
     key = cache_key(weights_hash=prints["weights_hash"], stimuli_hash=prints["stimuli_hash"],
                     preprocessing=preprocessing, reduction=reduction, taps=taps,
-                    reference_hash=prints["reference_hash"], model_class=prints["model_class"])
+                    reference_hash=prints["reference_hash"], model_class=prints["model_class"],
+                    compute_dtype=check_compute_dtype(compute_dtype))
     try:
         bank = load(cache_dir, key)
     except DamagedBank as err:  # recomputed; the damaged entry is kept aside, and said so
@@ -177,10 +186,12 @@ def extract_cached(model, images: np.ndarray, stimulus_ids: Sequence[str], *,
         logger.warning("%s; moved to %s and recomputing", err, moved)
         bank = None
     if bank is None:
-        bank = _extract(model, images, ids, prints, taps=taps, reduction=reduction,
+        bank = extract_fingerprinted(model, images, ids, prints, taps=taps, reduction=reduction,
                         batch_size=batch_size, reference=reference,
                         memory_budget_bytes=memory_budget_bytes, progress=progress,
-                        model_name=model_name, preprocessing=preprocessing)
+                        model_name=model_name, preprocessing=preprocessing,
+                        compute_dtype=compute_dtype,
+                        activation_memory_bytes=activation_memory_bytes, timings=timings)
         save(bank, cache_dir, key)
         # Served from the saved files (memory-mapped), not the extraction's arrays: an
         # unreduced ~800k-feature layer (10 GB for 3200 stimuli) then leaves the process's

@@ -23,7 +23,10 @@ import functools
 import hashlib
 import json
 import math
+import os
+import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +40,12 @@ from jaxbrain.features.reductions import (
     as_reduction,
     flatten,
 )
+from jaxbrain.features.stimuli import PlacedStimuli
 from jaxbrain.models.taps import ALL
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+# Batches placed ahead of the device by the host threads (the queue between them).
+PREFETCH = 2
 
 
 @dataclasses.dataclass
@@ -61,20 +69,28 @@ def weights_hash(model: nnx.Module) -> str:
     return digest.hexdigest()
 
 
-def stimuli_hash(stimulus_ids: Sequence[str] | None, images: np.ndarray) -> str:
-    """sha256 over the stimulus ids (if given) and the images' dtype, shape and bytes."""
+def stimuli_hash(stimulus_ids: Sequence[str] | None, images) -> str:
+    """sha256 over the stimulus ids (if given) and the images' dtype, shape and bytes (for
+    :class:`PlacedStimuli`, their digest: the raw images and the placement)."""
+    ids = None if stimulus_ids is None else [str(i) for i in stimulus_ids]
+    if isinstance(images, PlacedStimuli):
+        text = json.dumps([ids, "placed", images.digest])
+        return hashlib.sha256(text.encode()).hexdigest()
     images = np.asarray(images)
     digest = hashlib.sha256()
-    ids = None if stimulus_ids is None else [str(i) for i in stimulus_ids]
     digest.update(json.dumps([ids, images.dtype.str, images.shape]).encode())
     for image in images:  # row by row: no full contiguous copy of a large set
         digest.update(np.ascontiguousarray(image))
     return digest.hexdigest()
 
 
-def _check_images(images, what: str) -> np.ndarray:
+def check_images(images, what: str):
+    """Model inputs as extraction takes them (float NHWC, or :class:`PlacedStimuli`), or a
+    ValueError naming ``what`` is wrong."""
     if images is None:
         raise ValueError(f"{what} are required")
+    if isinstance(images, PlacedStimuli):
+        return images
     images = np.asarray(images)
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"{what} must be float NHWC model inputs (see features.prepare_images); "
@@ -84,7 +100,8 @@ def _check_images(images, what: str) -> np.ndarray:
     return images.astype(np.float32, copy=False)
 
 
-def _check_ids(stimulus_ids, n: int) -> np.ndarray:
+def check_ids(stimulus_ids, n: int) -> np.ndarray:
+    """``n`` distinct stimulus ids as strings, or a ValueError naming the duplicates."""
     ids = np.asarray(stimulus_ids).astype(str)
     if ids.shape != (n,):
         raise ValueError(f"stimulus_ids must be {n} ids, one per image; got shape {ids.shape}")
@@ -118,19 +135,58 @@ def _tap_shapes(graphdef, state, taps, image_shape) -> dict[str, tuple[int, ...]
     return {name: tuple(value.shape[1:]) for name, value in out.items()}
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "names", "reduction"))
-def _reduced_batch(state, params, x, *, graphdef, names: tuple[str, ...], reduction: Reduction):
+@functools.partial(jax.jit, static_argnames=("graphdef", "names", "reduction", "dtype"))
+def _reduced_batch(state, params, x, *, graphdef, names: tuple[str, ...], reduction: Reduction,
+                   dtype: str = "float32"):
+    if dtype != "float32":  # the model in ``dtype``; reductions in float32
+        state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating)
+                             else a, state)
+        x = x.astype(dtype)
     _, acts = nnx.merge(graphdef, state)(x, taps=names)
-    return {name: reduction.apply(params[name], flatten(acts[name])) for name in names}
+    return {name: reduction.apply(params[name], flatten(acts[name]).astype(jnp.float32))
+            for name in names}
 
 
-def _run(graphdef, state, images, ids, names, params, reduction, batch_size, progress, dims, what):
-    """One pass over ``images``: the reduced activations of ``names``, (n, d) float32 each."""
+def auto_batch_size(per_image_bytes: int, n: int, memory_bytes: int) -> int:
+    """The largest batch whose unreduced activations (``per_image_bytes`` per image, every
+    tap extracted at once) fit ``memory_bytes``: at least 1, at most ``n`` and 256."""
+    return int(max(1, min(n, 256, memory_bytes // max(per_image_bytes, 1))))
+
+
+def default_activation_memory() -> int:
+    """Bytes a batch's activations may take: a quarter of the device's memory where the
+    device reports it (accelerators), else 2 GiB of host memory."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return int(limit) // 4 if limit else 2 << 30
+
+
+def _input_batch(images, start: int, stop: int, batch_size: int) -> np.ndarray:
+    """Model inputs of rows ``start:stop``, zero-padded to ``batch_size`` rows (one compiled
+    function serves every batch)."""
+    batch = (images.batch(start, stop) if isinstance(images, PlacedStimuli)
+             else np.asarray(images[start:stop], np.float32))
+    if len(batch) < batch_size:
+        batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]),
+                                                batch.dtype)])
+    return batch
+
+
+def _run(graphdef, state, images, ids, names, params, reduction, batch_size, progress, dims, what,
+         dtype="float32", timings=None):
+    """One pass over ``images``: the reduced activations of ``names``, (n, d) float32 each.
+
+    Host threads prepare (place) the next ``PREFETCH`` batches while the device runs the
+    current one; the batch before is copied out meanwhile.  ``timings`` (a dict) gains the
+    host threads' placement seconds and the seconds the device's feeder waited for them."""
     n = len(images)
     batch_size = min(batch_size, n)
     params = jax.device_put(params)  # once, not with every batch
     out = {name: np.empty((n, reduction.out_dim(params[name], dims[name])), np.float32)
            for name in names}
+    timings = {} if timings is None else timings
+    timings.setdefault("placement_seconds", 0.0)
+    timings.setdefault("input_wait_seconds", 0.0)
 
     def store(start, result):
         rows = min(batch_size, n - start)
@@ -142,23 +198,34 @@ def _run(graphdef, state, images, ids, names, params, reduction, batch_size, pro
                                  f"{ids[start:start + rows][bad][:5].tolist()}")
             out[name][start:start + rows] = block
 
-    starts: Iterable[int] = range(0, n, batch_size)
+    def prepare(start):
+        begin = time.perf_counter()
+        batch = _input_batch(images, start, min(start + batch_size, n), batch_size)
+        return batch, time.perf_counter() - begin
+
+    starts = list(range(0, n, batch_size))
+    steps: Iterable[int] = starts
     if progress is not None:
-        starts = progress(starts)
-    pending = None
-    for start in starts:
-        batch = images[start:start + batch_size]
-        if len(batch) < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]),
-                                                    batch.dtype)])
-        # dispatch this batch before storing the previous one, so host and device overlap
-        result = _reduced_batch(state, params, jnp.asarray(batch), graphdef=graphdef,
-                                names=tuple(names), reduction=reduction)
+        steps = progress(steps)
+    workers = max(1, min(PREFETCH, (os.cpu_count() or 1)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="jaxbrain-inputs") as pool:
+        ahead = {k: pool.submit(prepare, starts[k]) for k in range(min(PREFETCH, len(starts)))}
+        pending = None
+        for k, _ in enumerate(steps):
+            begin = time.perf_counter()
+            batch, placing = ahead.pop(k).result()
+            timings["input_wait_seconds"] += time.perf_counter() - begin
+            timings["placement_seconds"] += placing
+            if k + PREFETCH < len(starts):
+                ahead[k + PREFETCH] = pool.submit(prepare, starts[k + PREFETCH])
+            # dispatch this batch before storing the previous one, so host and device overlap
+            result = _reduced_batch(state, params, jax.device_put(batch), graphdef=graphdef,
+                                    names=tuple(names), reduction=reduction, dtype=dtype)
+            if pending is not None:
+                store(*pending)
+            pending = (starts[k], result)
         if pending is not None:
             store(*pending)
-        pending = (start, result)
-    if pending is not None:
-        store(*pending)
     return out
 
 
@@ -183,41 +250,82 @@ def group_layers(names, dims, cost: Callable[[int], int], budget: int) -> list[l
     return groups
 
 
-def extract(model: nnx.Module, images: np.ndarray, stimulus_ids: Sequence[str], *,
+def extract(model: nnx.Module, images, stimulus_ids: Sequence[str], *,
             taps: Iterable[str] | str = ALL, reduction: Reduction | str = DEFAULT_REDUCTION,
-            batch_size: int = 32, reference_images: np.ndarray | None = None,
+            batch_size: int | None = 32, reference_images: np.ndarray | None = None,
             memory_budget_bytes: int = 4 << 30, progress: Callable | None = None,
-            model_name: str = "", preprocessing: dict | None = None) -> LayerBank:
-    """The layer bank of ``model`` on ``images`` (float32 NHWC model inputs, e.g. from
-    ``prepare_images``; ``preprocessing`` is recorded as given, e.g. ``preprocessing_key(...)``).
+            model_name: str = "", preprocessing: dict | None = None,
+            compute_dtype: str = "float32", activation_memory_bytes: int | None = None,
+            timings: dict | None = None) -> LayerBank:
+    """The layer bank of ``model`` on ``images``: float32 NHWC model inputs (e.g. from
+    ``prepare_images``), or a :class:`PlacedStimuli` that places each batch on host threads
+    while the device runs the previous one (``preprocessing`` is recorded as given, e.g.
+    ``preprocessing_key(...)``).
 
     ``reduction``: a Reduction or its name; the default sketches every layer wider than 1000
     features to 1000 (``DEFAULT_REDUCTION = RandomProjection()``), so the bank stays small. ``pca``
     needs ``reference_images``. ``progress`` wraps each pass's batch iterator (e.g. tqdm).
+    ``batch_size`` None: the largest batch whose unreduced activations fit
+    ``activation_memory_bytes`` (default :func:`default_activation_memory`).
+    ``compute_dtype`` "bfloat16" runs the model in bfloat16 (reductions stay float32): faster
+    on accelerators, different numbers (a separate cache entry; BUILD_NOTES.md says by how much).
+    ``timings`` (a dict) gains the seconds the host threads spent placing images
+    (``placement_seconds``) and the model waited for them (``input_wait_seconds``).
     """
-    images = _check_images(images, "images")
-    ids = _check_ids(stimulus_ids, len(images))
+    images = check_images(images, "images")
+    ids = check_ids(stimulus_ids, len(images))
     reduction = as_reduction(reduction)
-    reference = (_check_images(reference_images, "reference_images")
+    reference = (check_images(reference_images, "reference_images")
                  if reduction.needs_reference else None)
-    return _extract(model, images, ids, fingerprint(model, images, ids, reference), taps=taps,
-                    reduction=reduction, batch_size=batch_size, reference=reference,
-                    memory_budget_bytes=memory_budget_bytes, progress=progress,
-                    model_name=model_name, preprocessing=preprocessing)
+    return extract_fingerprinted(
+        model, images, ids, fingerprint(model, images, ids, reference), taps=taps,
+        reduction=reduction, batch_size=batch_size, reference=reference,
+        memory_budget_bytes=memory_budget_bytes, progress=progress, model_name=model_name,
+        preprocessing=preprocessing, compute_dtype=compute_dtype,
+        activation_memory_bytes=activation_memory_bytes, timings=timings)
 
 
-def _extract(model, images, ids, prints: dict, *, taps, reduction: Reduction, batch_size: int,
-             reference, memory_budget_bytes: int, progress, model_name: str,
-             preprocessing) -> LayerBank:
-    """``extract`` on checked inputs whose ``fingerprint`` is already known."""
-    if not (isinstance(batch_size, int) and batch_size > 0):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+def check_compute_dtype(compute_dtype: str) -> str:
+    """The dtype the model runs in (``COMPUTE_DTYPES``), or a ValueError."""
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}; got {compute_dtype!r}")
+    return compute_dtype
+
+
+def extract_fingerprinted(model, images, ids, prints: dict, *, taps, reduction: Reduction,
+                          batch_size: int | None, reference, memory_budget_bytes: int,
+                          progress, model_name: str, preprocessing,
+                          compute_dtype: str = "float32",
+                          activation_memory_bytes: int | None = None,
+                          timings: dict | None = None) -> LayerBank:
+    """``extract`` on inputs checked by :func:`check_images` / :func:`check_ids` whose
+    :func:`fingerprint` is already known (``extract_cached`` computes it for its key)."""
+    if batch_size is not None and not (isinstance(batch_size, int) and batch_size > 0):
+        raise ValueError(f"batch_size must be a positive integer or None (from the memory "
+                         f"budget); got {batch_size!r}")
+    dtype = check_compute_dtype(compute_dtype)
     graphdef, state = _eval_split(model)
     shapes = _tap_shapes(graphdef, state, taps, images.shape[1:])
     if not shapes:
         raise ValueError("no layer taps requested")
     names = list(shapes)
     dims = {name: math.prod(shape) for name, shape in shapes.items()}
+    budget = activation_memory_bytes or default_activation_memory()
+    input_bytes = 4 * math.prod(images.shape[1:])
+    timings = {} if timings is None else timings
+    batches: list[int] = []
+
+    def size_for(group, n):
+        """The batch of one pass: as asked, or from the memory budget for its taps."""
+        chosen = batch_size or auto_batch_size(input_bytes + 4 * sum(dims[g] for g in group),
+                                               n, budget)
+        batches.append(min(chosen, n))
+        return chosen
+
+    def run(images_, ids_, group, params, reduction_, what):
+        return _run(graphdef, state, images_, ids_, group, params, reduction_,
+                    size_for(group, len(images_)), progress, dims, what, dtype, timings)
+
     layers: dict[str, np.ndarray] = {}
     if reduction.needs_reference:
         if reference.shape[1:] != images.shape[1:]:
@@ -232,21 +340,19 @@ def _extract(model, images, ids, prints: dict, *, taps, reduction: Reduction, ba
         groups = group_layers(names, dims, cost, memory_budget_bytes)
         for group in groups:
             fitted = [name for name in group if reduction.reduces(dims[name])]
-            acts = (_run(graphdef, state, reference, ref_ids, fitted, dict.fromkeys(fitted),
-                         NoReduction(), batch_size, progress, dims, "reference images")
-                    if fitted else {})
+            acts = (run(reference, ref_ids, fitted, dict.fromkeys(fitted), NoReduction(),
+                        "reference images") if fitted else {})
             params = {name: reduction.fit(name, acts.pop(name)) if name in fitted else None
                       for name in group}
-            layers.update(_run(graphdef, state, images, ids, group, params, reduction,
-                               batch_size, progress, dims, "stimuli"))
+            layers.update(run(images, ids, group, params, reduction, "stimuli"))
     else:
         groups = [names]
         params = {name: reduction.prepare(name, dims[name]) for name in names}
-        layers = _run(graphdef, state, images, ids, names, params, reduction, batch_size,
-                      progress, dims, "stimuli")
+        layers = run(images, ids, names, params, reduction, "stimuli")
     meta = {"model": model_name or getattr(model, "arch", type(model).__name__), **prints,
             "preprocessing": preprocessing, "reduction": reduction.key(),
             "taps": taps if taps == ALL else names, "image_shape": list(images.shape[1:]),
             "tap_shapes": {name: list(shape) for name, shape in shapes.items()},
-            "features": dims, "passes": len(groups)}
+            "features": dims, "passes": len(groups), "compute_dtype": dtype,
+            "batch_sizes": batches}
     return LayerBank(stimulus_ids=ids, layers={name: layers[name] for name in names}, meta=meta)

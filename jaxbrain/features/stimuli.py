@@ -10,6 +10,9 @@ torchvision's ``Resize`` does on PIL images), scaled to [0, 1] and ImageNet-norm
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -134,3 +137,43 @@ def preprocessing_key(*, stimulus_degrees: float, model_degrees: float = 8.0, im
             "model_degrees": float(model_degrees), "background": BACKGROUND,
             "image_size": int(image_size), "resize": "PIL-bilinear",
             "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+
+
+@dataclasses.dataclass(frozen=True)
+class PlacedStimuli:
+    """Stimuli placed at a model's visual field on demand, a slice at a time.
+
+    Extraction places each batch just before the device needs it (on host threads, beside
+    the device's work), so a set's float32 model inputs never exist all at once (3200 images
+    at 224 px are 1.9 GB).  ``images``: uint8 (H, W, C) images of any sizes; ``options``: the
+    keyword arguments of :func:`prepare_images` (e.g. ``model_preprocessing(model, degrees)``);
+    ``source_digest``: a digest of the raw images and their ids (e.g. ``Stimuli.digest``),
+    which with the options identifies the placed inputs without placing them."""
+
+    images: Sequence[np.ndarray]
+    options: dict
+    source_digest: str
+
+    def __post_init__(self):
+        if len(self.images) == 0:
+            raise ValueError("no stimuli to place")
+        preprocessing_key(**self.options)  # bad options fail here, not in a worker thread
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        size = int(self.options["image_size"])
+        return (len(self.images), size, size, 3)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the raw images' digest and the placement (what the inputs are)."""
+        text = json.dumps([self.source_digest, preprocessing_key(**self.options)],
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def batch(self, start: int, stop: int) -> np.ndarray:
+        """The model inputs of images ``start:stop``, (k, size, size, 3) float32."""
+        return prepare_images(list(self.images[start:stop]), **self.options)

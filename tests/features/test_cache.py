@@ -172,13 +172,13 @@ def test_damaged_entry_is_reported_with_its_path(bank, tmp_path):
 
 def test_extract_cached_runs_the_model_once(model, images, ids, bank, tmp_path, monkeypatch):
     runs = []
-    real_extract = cache_module._extract
+    real_extract = cache_module.extract_fingerprinted
 
     def counting_extract(*args, **kwargs):
         runs.append(kwargs["reduction"])
         return real_extract(*args, **kwargs)
 
-    monkeypatch.setattr(cache_module, "_extract", counting_extract)
+    monkeypatch.setattr(cache_module, "extract_fingerprinted", counting_extract)
     kwargs = {"cache_dir": tmp_path, "taps": TAPS, "reduction": REDUCTION, "batch_size": 4,
               "preprocessing": PREP}
     first = extract_cached(model, images, ids, **kwargs)

@@ -153,3 +153,68 @@ def test_progress_wraps_each_pass(resnet, ids):
 
     extract(resnet, images, ids, taps=["conv1"], batch_size=4, progress=progress)
     assert seen == [[0, 4, 8]]
+
+
+def _raw_images(n=N, seed=1):
+    """uint8 stimuli of differing sizes, as a stimulus set holds them."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (20 + 3 * (i % 4), 24, 3), dtype=np.uint8) for i in range(n)]
+
+
+def test_placed_stimuli_stream_to_the_same_bank_as_placed_arrays(resnet, ids):
+    from jaxbrain.features import PlacedStimuli, prepare_images
+    from jaxbrain.features.extract import stimuli_hash
+
+    raw = _raw_images()
+    options = {"stimulus_degrees": 4.0, "model_degrees": 8.0, "image_size": 32}
+    placed = PlacedStimuli(raw, options, source_digest="raw-digest")
+    assert placed.shape == (N, 32, 32, 3) and len(placed) == N
+    timings = {}
+    streamed = extract(resnet, placed, ids, reduction="none", batch_size=3, timings=timings)
+    arrays = extract(resnet, prepare_images(raw, **options), ids, reduction="none",
+                     batch_size=3)
+    for name in arrays.layers:
+        np.testing.assert_array_equal(streamed.layers[name], arrays.layers[name], err_msg=name)
+    assert timings["placement_seconds"] > 0 and timings["input_wait_seconds"] >= 0
+    # identified by the raw images' digest and the placement, without placing them
+    assert stimuli_hash(ids, placed) == stimuli_hash(ids, PlacedStimuli(raw, options,
+                                                                         "raw-digest"))
+    assert stimuli_hash(ids, placed) != stimuli_hash(
+        ids, PlacedStimuli(raw, {**options, "stimulus_degrees": 8.0}, "raw-digest"))
+    with pytest.raises(ValueError, match="stimulus_degrees"):
+        PlacedStimuli(raw, {**options, "stimulus_degrees": -1.0}, "raw-digest")
+
+
+def test_batch_size_from_the_memory_budget(resnet, images, ids, resnet_bank):
+    from jaxbrain.features.extract import auto_batch_size
+
+    per_image = 4 * (32 * 32 * 3 + sum(resnet_bank.meta["features"].values()))
+    budget = 3 * per_image + 1  # room for 3 images' activations
+    bank = extract(resnet, images, ids, reduction="none", batch_size=None,
+                   activation_memory_bytes=budget)
+    assert bank.meta["batch_sizes"] == [3] == [auto_batch_size(per_image, N, budget)]
+    for name, value in resnet_bank.layers.items():
+        np.testing.assert_allclose(bank.layers[name], value, rtol=1e-5, atol=1e-6)
+    assert auto_batch_size(per_image, N, 1) == 1 and auto_batch_size(1, N, 1 << 40) == N
+    assert auto_batch_size(1, 10_000, 1 << 40) == 256
+
+
+def test_bfloat16_extraction_is_close_to_float32_and_cached_apart(resnet, images, ids,
+                                                                    resnet_bank, tmp_path):
+    from jaxbrain.features import extract_cached
+
+    bf16 = extract(resnet, images, ids, taps=["conv1", "layer1.0"], reduction="none",
+                   batch_size=4, compute_dtype="bfloat16")
+    assert bf16.meta["compute_dtype"] == "bfloat16"
+    for name, value in bf16.layers.items():
+        assert value.dtype == np.float32
+        reference = resnet_bank.layers[name]
+        assert not np.array_equal(value, reference)  # it did run in bfloat16
+        scale = np.abs(reference).max()
+        assert np.abs(value - reference).max() <= 0.05 * scale, name
+    common = {"cache_dir": tmp_path, "taps": ["conv1"], "reduction": "none", "batch_size": 4}
+    keys = {extract_cached(resnet, images, ids, compute_dtype=dtype, **common).meta["cache_key"]
+            for dtype in ("float32", "bfloat16")}
+    assert len(keys) == 2
+    with pytest.raises(ValueError, match="compute_dtype"):
+        extract(resnet, images, ids, compute_dtype="float16")
