@@ -1,8 +1,8 @@
 """Speed and fidelity of jaxbrain's PLS predictivity against scikit-learn, in one run.
 
-    python -m experiments.bench            # the full bench (about 2 minutes on 2 cores)
+    python -m experiments.bench            # the full bench (several minutes on 2 cores)
     python -m experiments.bench --quick    # small sizes, seconds (used by the tests)
-    python -m experiments.bench --ridge    # also ridge vs RidgeCV on the part-1 layer (~3 min)
+    python -m experiments.bench --noridge  # without ridge vs RidgeCV (scikit-learn's minutes)
 
 Part 1 scores one synthetic layer (3200 stimuli × 2048 features → 168 neuroids, 64 object
 labels, 10 stratified splits, PLS-25) with (a) jaxbrain and (b) scikit-learn's PLSRegression
@@ -10,8 +10,13 @@ in the Brain-Score protocol (fit per split, Pearson per neuroid, median, mean), 
 scores, their difference, seconds per layer, the speed ratio and the achieved GFLOP/s next to
 a numpy matmul measured in the same run.  Part 2 scores a stack of 64 layers of 3200 × 1024
 in one call and reports layers per second, against scikit-learn on one layer of that width.
-With ``--ridge``, part 3 scores the part-1 layer with ridge (21 alphas, alpha per neuroid by
-leave-one-out) against ``RidgeCV(alphas, alpha_per_target=True)`` in the same protocol.
+The floor (after part 1): what NIPALS cannot avoid on this machine, measured in the same run —
+two passes over X per component at the measured read bandwidth (the best of numpy's and
+jax's reductions over the layer itself) plus one XᵀY at the measured matmul rate (the best of
+numpy's and jax's on a square product) — against the kernel's time, at the part-1 width and at
+a quarter of it.  Part 3 (unless ``--noridge``) scores the part-1 layer with ridge (21
+alphas, alpha per neuroid by leave-one-out) against ``RidgeCV(alphas, alpha_per_target=True)``
+in the same protocol, with the largest relative difference of the held-out predictions.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from sklearn.linear_model import RidgeCV
 
 from jaxbrain.kernels import DEFAULT_ALPHAS, neural_predictivity, stratified_shuffle_splits
 from jaxbrain.kernels.pls import pls_cv_flops
+from jaxbrain.kernels.ridge import ridge_cv_predict
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Small sizes (seconds), for smoke tests.")
 flags.DEFINE_integer("n_components", 25, "PLS components.")
-flags.DEFINE_bool("ridge", False, "Also compare ridge with scikit-learn's RidgeCV.")
+flags.DEFINE_bool("ridge", True, "Compare ridge with scikit-learn's RidgeCV.")
 flags.DEFINE_integer(
     "wide_features", 0,
     "Also score one layer this wide (e.g. 25088); scikit-learn runs split 0 only, x n_splits.",
@@ -60,12 +66,15 @@ def synthetic_layer(rng, n, d, m, n_objects, n_latent=64):
     return x.astype(np.float32), y.astype(np.float32), labels
 
 
-def sklearn_protocol(x, y, splits, make_model, n_splits=None):
+def sklearn_protocol(x, y, splits, make_model, n_splits=None, predictions=None):
     """Brain-Score's predictivity with scikit-learn: per split fit, r per neuroid, median;
-    mean over the first ``n_splits`` splits (all by default)."""
+    mean over the first ``n_splits`` splits (all by default).  ``predictions`` (a list)
+    receives each split's held-out predictions."""
     per_split = []
     for train, test in list(zip(splits.train, splits.test, strict=True))[:n_splits]:
         pred = make_model().fit(x[train], y[train]).predict(x[test])
+        if predictions is not None:
+            predictions.append(pred)
         yt = y[test]
         pc, yc = pred - pred.mean(0), yt - yt.mean(0)
         r = (pc * yc).sum(0) / np.sqrt((pc**2).sum(0) * (yc**2).sum(0))
@@ -85,17 +94,74 @@ def timed(fn, repeats=1):
     return out, float(np.median(seconds))
 
 
-def numpy_matmul_gflops(n, d):
-    a = np.random.default_rng(0).standard_normal((n, d)).astype(np.float32)
-    a.T @ a
-    start = time.perf_counter()
-    for _ in range(3):
-        a.T @ a
-    return 2 * n * d * d / ((time.perf_counter() - start) / 3) / 1e9
+def best_seconds(fn, repeats=7):
+    """Fastest of ``repeats`` runs after a warm-up: a machine's rate is its best case."""
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def machine_rates(x, size=2048) -> dict:
+    """Read bandwidth over the layer ``x`` itself (GB/s: numpy's and jax's sum, the best) and
+    float32 matmul rates (GFLOP/s, ``size``² square product) of numpy and jax."""
+    xj = jnp.asarray(x)
+    total = jax.jit(jnp.sum)
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    aj = jnp.asarray(a)
+    product = jax.jit(lambda b: b @ b)
+    flops = 2 * size**3
+    rates = {"read_gb_s_numpy": x.nbytes / best_seconds(lambda: x.sum()) / 1e9,
+             "read_gb_s_jax": x.nbytes / best_seconds(lambda: total(xj)) / 1e9,
+             "matmul_gflops_numpy": flops / best_seconds(lambda: a @ a) / 1e9,
+             "matmul_gflops_jax": flops / best_seconds(lambda: product(aj)) / 1e9}
+    rates["read_gb_s"] = max(rates["read_gb_s_numpy"], rates["read_gb_s_jax"])
+    rates["matmul_gflops"] = max(rates["matmul_gflops_numpy"], rates["matmul_gflops_jax"])
+    return rates
+
+
+def pls_floor_seconds(rates, n, d, m, n_components) -> float:
+    """NIPALS' floor for one layer: 2 passes over X per component (t = Xr, p = Xᵀt) at the
+    read bandwidth, plus one XᵀY at the matmul rate."""
+    passes = 2 * n_components * 4 * n * d / (rates["read_gb_s"] * 1e9)
+    return passes + 2 * n * d * m / (rates["matmul_gflops"] * 1e9)
+
+
+def compare_floor(rng, n, widths, m, n_objects, n_comp) -> dict:
+    """The kernel's time per layer against the floor, at each width (the bars: 2x at 2048
+    features, 3x at 512)."""
+    out = {}
+    for d in widths:
+        x, y, labels = synthetic_layer(rng, n, d, m, n_objects)
+        splits = stratified_shuffle_splits(labels, n_splits=10, train_size=0.9, seed=1)
+        rates = machine_rates(x)
+        xj = jnp.asarray(x)
+        seconds = best_seconds(lambda xj=xj, y=y, splits=splits: neural_predictivity(
+            xj, y, splits, "pls", n_components=n_comp).score)
+        median = timed(lambda xj=xj, y=y, splits=splits: neural_predictivity(
+            xj, y, splits, "pls", n_components=n_comp).score, repeats=7)[1]
+        floor = pls_floor_seconds(rates, n, d, m, n_comp)
+        flops = pls_cv_flops(n, d, m, 10, splits.train.shape[1], n_comp)
+        out[str(d)] = {"shape": [n, d, m], **rates, "floor_s": floor, "kernel_best_s": seconds,
+                       "kernel_median_s": median, "ratio_to_floor": seconds / floor,
+                       "ratio_to_floor_median": median / floor,
+                       "kernel_gflops": flops / seconds / 1e9}
+        f = out[str(d)]
+        print(f"== floor, {n} x {d} -> {m}, PLS-{n_comp}: read {f['read_gb_s']:.1f} GB/s, matmul "
+              f"numpy {f['matmul_gflops_numpy']:.0f} / jax {f['matmul_gflops_jax']:.0f} GFLOP/s")
+        print(f"kernel {1e3 * seconds:.1f} ms (median {1e3 * median:.1f})   floor "
+              f"{1e3 * floor:.1f} ms   ratio {f['ratio_to_floor']:.2f}x (median "
+              f"{f['ratio_to_floor_median']:.2f}x)   {f['kernel_gflops']:.1f} GFLOP/s = "
+              f"{100 * f['kernel_gflops'] / f['matmul_gflops_numpy']:.0f}% of numpy's matmul, "
+              f"{100 * f['kernel_gflops'] / f['matmul_gflops_jax']:.0f}% of jax's")
+    return out
 
 
 def compare_one_layer(title, x, y, splits, score_fn, make_sklearn_model, repeats,
-                      sklearn_splits=None):
+                      sklearn_splits=None, predict_fn=None):
     """Score one layer with jaxbrain (compiled once, then timed) and with scikit-learn in the
     Brain-Score protocol, in the same run; print and return the figures.  With
     ``sklearn_splits=k`` scikit-learn runs only the first k splits: its time is scaled to all
@@ -105,7 +171,8 @@ def compare_one_layer(title, x, y, splits, score_fn, make_sklearn_model, repeats
     first_s = time.perf_counter() - start
     result, jax_s = timed(score_fn, repeats=repeats)
     start = time.perf_counter()
-    sk_score = sklearn_protocol(x, y, splits, make_sklearn_model, sklearn_splits)
+    sk_predictions = []
+    sk_score = sklearn_protocol(x, y, splits, make_sklearn_model, sklearn_splits, sk_predictions)
     sk_s = (time.perf_counter() - start) * splits.n_splits / (sklearn_splits or splits.n_splits)
     jax_score = float(np.mean(np.asarray(result.per_split)[:sklearn_splits]))
     figures = {
@@ -119,9 +186,17 @@ def compare_one_layer(title, x, y, splits, score_fn, make_sklearn_model, repeats
         "sklearn_s_per_layer": sk_s,
         "speedup": sk_s / jax_s,
     }
+    if predict_fn is not None:  # held-out predictions, relative to scikit-learn's largest
+        ours = np.asarray(predict_fn(), np.float64)
+        theirs = np.stack(sk_predictions).astype(np.float64)
+        figures["max_relative_prediction_difference"] = float(
+            np.abs(ours[:len(theirs)] - theirs).max() / np.abs(theirs).max())
     print(f"== {title}")
     print(f"score    jaxbrain {figures['jaxbrain_score']:.6f}   scikit-learn {sk_score:.6f}   "
           f"|diff| {figures['abs_difference']:.2e}")
+    if predict_fn is not None:
+        print("predictions: max |jaxbrain - scikit-learn| / max |scikit-learn| "
+              f"{figures['max_relative_prediction_difference']:.1e}")
     print(f"s/layer  jaxbrain {jax_s:.4f}   scikit-learn {sk_s:.2f}   "
           f"ratio {figures['speedup']:.0f}x   (jaxbrain compile {figures['jaxbrain_compile_s']:.1f}"
           " s, once)")
@@ -210,14 +285,7 @@ def main(argv):
         lambda: neural_predictivity(x, y, splits, "pls", n_components=n_comp),
         sk_pls, repeats=5,
     )
-    flops = pls_cv_flops(n, d, m, 10, splits.train.shape[1], n_comp)
-    gflops = flops / s["jaxbrain_s_per_layer"] / 1e9
-    peak = numpy_matmul_gflops(n, d)
-    s.update(jaxbrain_gflops=gflops, numpy_matmul_gflops=peak,
-             fraction_of_matmul_peak=gflops / peak)
     figures["single_layer"] = s
-    print(f"GFLOP/s  jaxbrain {gflops:.1f}   numpy matmul peak {peak:.1f}   "
-          f"({100 * gflops / peak:.0f}% of peak)")
     replay, replay_s = timed(
         lambda: neural_predictivity(x, y, splits, "pls", n_components=n_comp,
                                     pls_weights="sklearn"), repeats=5)
@@ -226,6 +294,8 @@ def main(argv):
     print(f"with pls_weights='sklearn' (replays scikit-learn's power iteration): score "
           f"{float(replay.score):.6f}   |diff| {s['sklearn_weights_abs_difference']:.2e}   "
           f"{replay_s:.4f} s/layer")
+
+    figures["floor"] = compare_floor(rng, n, (d, d // 4), m, n_objects, n_comp)
 
     # Part 2: a stack of layers in one call.
     xs = np.stack([synthetic_layer(rng, n, stack_d, m, n_objects)[0] for _ in range(stack_layers)])
@@ -252,7 +322,10 @@ def main(argv):
             "ridge, same layer: 21 alphas, alpha per neuroid by leave-one-out",
             x, y, splits,
             lambda: neural_predictivity(x, y, splits, "ridge"),
-            lambda: RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True), repeats=1,
+            lambda: RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True), repeats=3,
+            predict_fn=lambda: ridge_cv_predict(jnp.asarray(x), jnp.asarray(y),
+                                                jnp.asarray(splits.train),
+                                                jnp.asarray(splits.test), DEFAULT_ALPHAS)[0],
         )
     if FLAGS.wide_features:  # Part 4
         xw, yw, _ = synthetic_layer(rng, n, FLAGS.wide_features, m, n_objects)  # same labels

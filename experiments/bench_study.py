@@ -107,6 +107,7 @@ def write_data(folder: Path, size: str, lamem_images: int) -> dict:
         if manifest["config"] != config:
             raise SystemExit(f"{folder} holds stand-ins of another size ({manifest['config']}); "
                              "give another --data_dir")
+        standins.local_catalog(folder)  # absolute paths: the folder may have moved
         return manifest
     if folder.exists() and any(folder.iterdir()):
         raise SystemExit(f"{folder} is not empty and has no {MANIFEST}: give another --data_dir")

@@ -197,7 +197,7 @@ def local_catalog(folder: Path) -> Path:
     the stand-in files under ``folder/data`` (written there by :func:`write_stimulus_set` and
     :func:`write_recordings`)."""
     def local(path: Path) -> dict:
-        return {"path": str(path), "checksum": "sha1:" + hashlib.sha1(path.read_bytes())
+        return {"path": str(path.resolve()), "checksum": "sha1:" + hashlib.sha1(path.read_bytes())
                 .hexdigest()}
 
     entries = []

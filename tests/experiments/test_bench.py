@@ -11,7 +11,7 @@ import pytest
 def test_quick_bench_runs_and_agrees_with_sklearn(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run(
-        [sys.executable, "-m", "experiments.bench", "--quick", "--ridge",
+        [sys.executable, "-m", "experiments.bench", "--quick",
          "--wide_features=900", f"--json_out={out}"],
         check=True,
         capture_output=True,
@@ -21,10 +21,19 @@ def test_quick_bench_runs_and_agrees_with_sklearn(tmp_path):
     single = figures["single_layer"]
     assert single["abs_difference"] <= 1e-3
     assert single["sklearn_weights_abs_difference"] <= 1e-5
-    for key in ("jaxbrain_s_per_layer", "sklearn_s_per_layer", "speedup", "numpy_matmul_gflops"):
+    for key in ("jaxbrain_s_per_layer", "sklearn_s_per_layer", "speedup"):
         assert single[key] > 0
+    floor = figures["floor"]
+    assert set(floor) == {"256", "64"}
+    for width in floor.values():
+        for key in ("floor_s", "kernel_best_s", "ratio_to_floor", "kernel_gflops", "read_gb_s",
+                    "matmul_gflops_numpy", "matmul_gflops_jax"):
+            assert width[key] > 0
+        assert width["ratio_to_floor"] == width["kernel_best_s"] / width["floor_s"]
     assert figures["layer_stack"]["layers_per_second"] > 0
-    assert figures["ridge_single_layer"]["abs_difference"] <= 1e-3
+    ridge = figures["ridge_single_layer"]
+    assert ridge["abs_difference"] <= 1e-3
+    assert ridge["max_relative_prediction_difference"] <= 1e-4
     wide = figures["wide_layer"]
     assert wide["shape"] == [640, 900, 24] and wide["sklearn_splits_run"] == 1
     assert wide["abs_difference"] <= 1e-3
