@@ -130,7 +130,9 @@ def _fit_splits(x0, y0, train_idx, n_components: int, weights: str = "exact") ->
         tt_safe = jnp.where(tt > 0, tt, 1.0)
         # tᵀX rather than Xᵀt: XLA's CPU dot is ~3x faster in this orientation.
         p = (t.T @ x0) / tt_safe[:, None]  # (S, d) x-loadings
-        q = st_times(w, p_scaled, load_y) / tt_safe[:, None]  # (S, m) y-loadings
+        # y-loadings Sₖᵀw/tᵀt = Yᵀt/tᵀt (t is centred on the training rows and zero elsewhere):
+        # a read of Y (n × m) instead of the S × m × d cross-covariances.
+        q = (t.T @ y0) / tt_safe[:, None]  # (S, m)
         if right:
             sp = st_times(p, p_scaled, load_y)
             gram = jax.vmap(deflate_gram)(gram, q, sp, jnp.sum(p * p, axis=1), tt)
