@@ -338,7 +338,7 @@ def main(argv):
     result_path = run_dir / "figures.json"
     os.environ["JAXBRAIN_CATALOG"] = str(data_dir / "jaxbrain_catalog.json")
     child = multiprocessing.get_context("spawn").Process(
-        target=_study, args=(spec_fields, str(result_path)))
+        target=_study, args=(spec_fields, str(result_path)), daemon=True)
     child.start()
     child.join()
     if child.exitcode != 0:
