@@ -51,7 +51,13 @@ flags.DEFINE_string("data_dir", None, "Stand-in data, written on first use (defa
 flags.DEFINE_string("output_dir", "runs/bench_study", "Each run writes a fresh run-<time> "
                     "folder here (results, bank cache, report, bench_study.json).")
 flags.DEFINE_integer("lamem_images", 2000, "Images in the LaMem-layout sample.")
-flags.DEFINE_integer("batch_size", 32, "Extraction batch size.")
+flags.DEFINE_integer("batch_size", 0, "Extraction batch size (0: from the activation memory "
+                     "budget, as the sweep's default).")
+flags.DEFINE_list("taps", [], "Layer taps (default: every tap of every model).")
+flags.DEFINE_enum("extraction_dtype", "float32", ["float32", "bfloat16"], "The dtype the "
+                  "models run in.")
+flags.DEFINE_bool("compare_dtypes", False, "Run the study twice, the models in float32 and in "
+                  "bfloat16, and print how far apart the scores are.")
 flags.DEFINE_integer("project_layers", 16860, "Layers of the study the figures are projected "
                      "to (Harada & Sakai 2023: 16,860 layers of 64 CNNs).")
 flags.DEFINE_string("json_out", None, "Also write the figures to this file.")
@@ -324,21 +330,34 @@ def main(argv):
           f"{manifest['lamem_images']}; written in {manifest['seconds']:.0f} s, once)")
     models = FLAGS.models or (["alexnet_tiny", "resnet18_tiny"] if FLAGS.quick
                               else ["alexnet", "resnet18"])
+    os.environ["JAXBRAIN_CATALOG"] = str(data_dir / "jaxbrain_catalog.json")
+    spec_fields = {"models": tuple(models), "benchmarks": tuple(FLAGS.benchmarks or
+                                                                ALL_BENCHMARKS),
+                   "lamem": str(data_dir / "lamem"), "batch_size": FLAGS.batch_size,
+                   "taps": tuple(FLAGS.taps), "cka": False, "title": "jaxbrain study benchmark"}
+    if FLAGS.compare_dtypes:
+        compare_dtypes(root, spec_fields)
+        return
+    spec_fields["extraction_dtype"] = FLAGS.extraction_dtype
+    run_dir, figures = run_study(root, spec_fields)
+    out = {"size": size, "models": models, "data_dir": str(data_dir),
+           "run_dir": str(run_dir), **report(figures, FLAGS.project_layers), "raw": figures}
+    for path in filter(None, (run_dir / "bench_study.json", FLAGS.json_out)):
+        Path(path).write_text(json.dumps(out, indent=1, default=str))
+
+
+def run_study(root: Path, spec_fields: dict) -> tuple[Path, dict]:
+    """One sweep in a fresh ``root/run-<time>`` folder, in a child process; its figures."""
     run_dir = root / time.strftime("run-%Y%m%d-%H%M%S")
     suffix = 0
     while run_dir.exists():  # never reuse a run's folder: its timings would be a resume's
         suffix += 1
         run_dir = root / f"{time.strftime('run-%Y%m%d-%H%M%S')}-{suffix}"
-    spec_fields = {"models": tuple(models), "benchmarks": tuple(FLAGS.benchmarks or
-                                                                ALL_BENCHMARKS),
-                   "output_dir": str(run_dir), "lamem": str(data_dir / "lamem"),
-                   "batch_size": FLAGS.batch_size, "cka": False,
-                   "title": "jaxbrain study benchmark"}
     run_dir.mkdir(parents=True)
     result_path = run_dir / "figures.json"
-    os.environ["JAXBRAIN_CATALOG"] = str(data_dir / "jaxbrain_catalog.json")
     child = multiprocessing.get_context("spawn").Process(
-        target=_study, args=(spec_fields, str(result_path)), daemon=True)
+        target=_study, args=({**spec_fields, "output_dir": str(run_dir)}, str(result_path)),
+        daemon=True)
     child.start()
     child.join()
     if child.exitcode != 0:
@@ -346,11 +365,36 @@ def main(argv):
     figures = json.loads(result_path.read_text())
     figures["peak_host_gib"] = max(figures["peak_host_gib"], resource.getrusage(
         resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)
-    out = {"size": size, "models": models, "data_dir": str(data_dir),
-           "run_dir": str(run_dir), **report(figures, FLAGS.project_layers), "raw": figures}
-    for path in filter(None, (run_dir / "bench_study.json", FLAGS.json_out)):
-        Path(path).write_text(json.dumps(out, indent=1, default=str))
+    return run_dir, figures
 
+
+def compare_dtypes(root: Path, spec_fields: dict) -> dict:
+    """The same study with the models run in float32 and in bfloat16: how far apart the
+    scores are, and whether each benchmark's best layer changes."""
+    import numpy as np
+
+    from jaxbrain.engine.store import ResultsStore
+
+    rows = {}
+    for dtype in ("float32", "bfloat16"):
+        run_dir, figures = run_study(root, {**spec_fields, "extraction_dtype": dtype})
+        rows[dtype] = ResultsStore(run_dir / "results").rows().set_index(
+            ["model", "benchmark", "layer"])["raw"].astype(float)
+        extraction = sum(m["seconds"]["extraction"] for m in figures["models"].values())
+        print(f"{dtype}: extraction {extraction:.1f} s ({run_dir})")
+    both = rows["float32"].to_frame("float32").join(rows["bfloat16"].rename("bfloat16"))
+    difference = (both["bfloat16"] - both["float32"]).abs().dropna()
+    best = both.dropna().groupby(level=["model", "benchmark"]).agg(
+        lambda column: column.idxmax()[-1])
+    same_best = int((best["float32"] == best["bfloat16"]).sum())
+    out = {"units": len(difference), "max_abs_difference": float(difference.max()),
+           "median_abs_difference": float(np.median(difference)),
+           "best_layer_same": same_best, "benchmarks": len(best)}
+    print(f"bfloat16 vs float32 extraction, {out['units']} (layer, benchmark) scores: |diff| "
+          f"max {out['max_abs_difference']:.2e}, median {out['median_abs_difference']:.2e}; "
+          f"best layer the same on {same_best} of {len(best)} (model, benchmark) pairs")
+    (root / "dtype_comparison.json").write_text(json.dumps(out, indent=1))
+    return out
 
 if __name__ == "__main__":
     app.run(main)

@@ -11,6 +11,7 @@ batched by width, like every benchmark's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -32,6 +33,7 @@ from jaxbrain.data.fetch import fetch, names_entry
 from jaxbrain.data.lamem import MemorabilityData, read_lamem
 from jaxbrain.files import file_digest
 from jaxbrain.kernels import DEFAULT_ALPHAS, ridge_cv_predict, spearman
+from jaxbrain.kernels.sharding import over_layers, put_layers, take_layers
 
 READOUT = "ridge, alpha per target by efficient leave-one-out over logspace(-3, 7, 21)"
 
@@ -100,8 +102,8 @@ class MemorabilityBenchmark(Benchmark):
             y = jnp.asarray(data.scores[:, None], stack.dtype)
             per_split: dict = {}
             for ks, train, test in groups:
-                values = np.asarray(_memorability_rho(stack, y, train, test,
-                                                      jnp.asarray(alphas, stack.dtype)))
+                values = np.asarray(layer_rhos(stack, y, train, test,
+                                               jnp.asarray(alphas, stack.dtype), mesh))
                 per_split.update(zip(ks, values.T, strict=True))
             ordered = np.stack([per_split[k] for k in sorted(per_split)], axis=1)
             for name, values in zip(group, ordered, strict=True):
@@ -147,14 +149,29 @@ def _split_groups(data: MemorabilityData):
     ]
 
 
-@jax.jit
-def _memorability_rho(xs, y, train, test, alphas):
+def _layer_rhos(xs, y, train, test, alphas):
     """(layers, splits) Spearman rho of the ridge read-out on each split's test images."""
     def rho(x):
         prediction, _ = ridge_cv_predict(x, y, train, test, alphas)
         return jax.vmap(spearman)(prediction[..., 0], y[test][..., 0])
 
     return jax.lax.map(rho, xs)
+
+
+_memorability_rho = jax.jit(_layer_rhos)
+
+
+@functools.lru_cache(maxsize=8)
+def _sharded_rho(mesh):
+    return over_layers(_layer_rhos, mesh, n_replicated=4)
+
+
+def layer_rhos(xs, y, train, test, alphas, mesh=None):
+    """:func:`_layer_rhos`, with the layers split over ``mesh``'s devices when given."""
+    if mesh is None:
+        return _memorability_rho(xs, y, train, test, alphas)
+    return take_layers(_sharded_rho(mesh)(put_layers(xs, mesh), y, train, test, alphas),
+                       xs.shape[0])
 
 
 def score_memorability(layers: Mapping[str, np.ndarray], image_names: Iterable,

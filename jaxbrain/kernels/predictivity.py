@@ -20,10 +20,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from jaxbrain.kernels.pls import WEIGHT_SOLVERS, pls_cv_predict, pls_cv_predict_gram
 from jaxbrain.kernels.ridge import ridge_cv_predict, ridge_cv_predict_gram
+from jaxbrain.kernels.sharding import over_layers, put_layers, take_layers
 from jaxbrain.kernels.splits import Splits
 from jaxbrain.kernels.stats import nanmedian_and_count, pearson
 
@@ -98,24 +99,11 @@ def score_layers(
 
 @lru_cache(maxsize=32)
 def _sharded_scorer(mapping: str, n_components: int, pls_weights: str, gram: bool, mesh: Mesh):
-    """``score_layers`` with the layer axis split over the mesh's first axis: every device
-    scores its own block of layers; nothing but the inputs is communicated.  Cached so that
-    repeated calls reuse one compiled program."""
-    spec = PartitionSpec(mesh.axis_names[0])
-    replicated = PartitionSpec()
-    local = partial(
-        score_layers, mapping=mapping, n_components=n_components, pls_weights=pls_weights,
-        gram=gram,
-    )
-    return jax.jit(
-        jax.shard_map(
-            local,
-            mesh=mesh,
-            in_specs=(spec, replicated, replicated, replicated, replicated),
-            out_specs=spec,
-            check_vma=False,  # per-device loops over local layers; nothing is reduced across
-        )
-    )
+    """``score_layers`` with the layer axis split over the mesh (see
+    :mod:`jaxbrain.kernels.sharding`); cached so that repeated calls reuse one program."""
+    local = partial(score_layers, mapping=mapping, n_components=n_components,
+                    pls_weights=pls_weights, gram=gram)
+    return over_layers(local, mesh, n_replicated=4)
 
 
 def neural_predictivity(
@@ -170,8 +158,8 @@ def neural_predictivity(
                               layer_batch, pls_weights, gram)
     else:
         scorer = _sharded_scorer(mapping, n_components, pls_weights, gram, mesh)
-        result = scorer(_shard_layers(xs, mesh), y, train_idx, test_idx, alphas)
-        result = jax.tree.map(lambda a: a[:n_layers], result)
+        result = take_layers(scorer(put_layers(xs, mesh), y, train_idx, test_idx, alphas),
+                             n_layers)
     if mapping == "pls" and check_rank:
         check_pls_rank(result.fit_info, n_components)
     return jax.tree.map(lambda a: a[0], result) if single else result
@@ -264,12 +252,3 @@ def check_pls_rank(score_sqnorms, n_components):
             f"component {comp + 1} has numerically zero X scores (layer {layer}, split {split}); "
             f"use at most {comp} components"
         )
-
-
-def _shard_layers(xs, mesh: Mesh):
-    axis = mesh.axis_names[0]
-    n_dev = mesh.shape[axis]
-    pad = (-xs.shape[0]) % n_dev
-    if pad:  # repeat the last layer so every device gets a full block; sliced off afterwards
-        xs = jnp.concatenate([xs, jnp.repeat(xs[-1:], pad, axis=0)])
-    return jax.device_put(xs, NamedSharding(mesh, PartitionSpec(axis)))

@@ -43,3 +43,16 @@ def test_quick_study_bench_scores_every_layer_on_every_benchmark(tmp_path):
                    check=True, capture_output=True)
     assert json.loads(second.read_text())["run_dir"] != run_dir
     assert len([p for p in out.iterdir() if p.name.startswith("run-")]) == 2
+
+
+@pytest.mark.slow
+def test_dtype_comparison_runs_both_and_reports_the_differences(tmp_path):
+    out = tmp_path / "study"
+    subprocess.run([sys.executable, "-m", "experiments.bench_study", "--quick",
+                    "--models=alexnet_tiny", "--taps=features.0,features.3,features.6",
+                    "--benchmarks=MajajHong2015public.IT-pls", f"--output_dir={out}",
+                    "--compare_dtypes"], check=True, capture_output=True)
+    comparison = json.loads((out / "dtype_comparison.json").read_text())
+    assert comparison["units"] == 3 and comparison["benchmarks"] == 1
+    assert 0 < comparison["max_abs_difference"] < 0.1  # bfloat16 ran, and stayed close
+    assert len([p for p in out.iterdir() if p.name.startswith("run-")]) == 2
