@@ -47,6 +47,21 @@ def width_groups(widths: Mapping[str, int], exact: bool = False) -> list[tuple[i
     return sorted(groups.items())
 
 
+# Host bytes of one stack of layers scored in one call: wider or more layers are scored in
+# several calls, so a 195-tap model's bank never becomes one multi-GB array (and its copy on
+# the device) at once.
+STACK_BYTES = 1 << 30
+
+
+def stack_chunks(names: Sequence[str], bytes_per_layer: int,
+                 budget: int | None = None) -> list[list[str]]:
+    """``names`` in consecutive chunks whose stacks fit ``budget`` (default ``STACK_BYTES``;
+    at least one layer each); equal-sized chunks share one compiled kernel (plus one for the
+    remainder)."""
+    size = max(1, (budget or STACK_BYTES) // max(bytes_per_layer, 1))
+    return [list(names[i:i + size]) for i in range(0, len(names), size)]
+
+
 def stack_layers(layers: Mapping[str, np.ndarray], names: Sequence[str], rows: np.ndarray,
                  width: int) -> np.ndarray:
     """(len(names), rows, width): each layer checked, its rows reordered by ``rows``,

@@ -27,7 +27,7 @@ from jaxbrain.benchmarks.base import (
     layer_results,
     load_once,
 )
-from jaxbrain.benchmarks.layers import layer_widths, stack_layers, width_groups
+from jaxbrain.benchmarks.layers import layer_widths, stack_chunks, stack_layers, width_groups
 from jaxbrain.data.assemblies import match_rows
 from jaxbrain.data.fetch import fetch, names_entry
 from jaxbrain.data.lamem import MemorabilityData, read_lamem
@@ -97,7 +97,9 @@ class MemorabilityBenchmark(Benchmark):
         groups = [(ks, jnp.asarray(train), jnp.asarray(test))
                   for ks, train, test in _split_groups(data)]
         scored = {}
-        for width, group in width_groups(layer_widths(layers)):
+        batches = [(width, chunk) for width, names in width_groups(layer_widths(layers))
+                   for chunk in stack_chunks(names, 4 * rows.size * width)]
+        for width, group in batches:
             stack = jnp.asarray(stack_layers(layers, group, rows, width))
             y = jnp.asarray(data.scores[:, None], stack.dtype)
             per_split: dict = {}

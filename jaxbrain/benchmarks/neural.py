@@ -36,6 +36,7 @@ from jaxbrain.benchmarks.layers import (
     gram_form,
     layer_gram,
     layer_widths,
+    stack_chunks,
     stack_layers,
     width_groups,
 )
@@ -134,9 +135,11 @@ class NeuralBenchmark(Benchmark):
         # Layers wider than the stimuli are scored through their Grams (exact, O(n²) memory:
         # ~800k-feature layers never become a stacked copy); RDMs need the features.
         wide = [n for n, w in widths.items() if gram_form(w, rows.size) and self.mapping != "rdm"]
-        batches = [(0, wide)] if wide else []  # width 0: the Gram batch
-        batches += width_groups({n: w for n, w in widths.items() if n not in wide},
-                                exact=self.mapping == "rdm")
+        batches = [(0, chunk) for chunk in stack_chunks(wide, 4 * rows.size**2)]  # 0: Grams
+        batches += [(width, chunk) for width, names in width_groups(
+                        {n: w for n, w in widths.items() if n not in wide},
+                        exact=self.mapping == "rdm")
+                    for chunk in stack_chunks(names, 4 * rows.size * width)]
         for width, names in batches:
             grams = width == 0
             if grams:

@@ -61,3 +61,20 @@ def test_memorability_sharded_equals_one_device(tmp_path, rng, mesh):
         assert a.layer == b.layer
         np.testing.assert_allclose(b.fields["per_split"], a.fields["per_split"], atol=1e-5)
     assert max(one, key=lambda s: s.fields["raw"]).layer == "driver"
+
+
+def test_layers_are_scored_in_stacks_of_bounded_size(tmp_path, rng, monkeypatch):
+    from jaxbrain.benchmarks import layers as layer_stacks
+
+    assert layer_stacks.stack_chunks(list("abcde"), 10, budget=25) == [["a", "b"], ["c", "d"],
+                                                                        ["e"]]
+    assert layer_stacks.stack_chunks(["a"], 100, budget=1) == [["a"]]
+    path, ids, good = write_recordings(tmp_path, rng, 12)
+    benchmark = load("MajajHong2015.IT-pls").with_overrides(assembly=str(path), n_components=5)
+    prepared = benchmark.prepare({})
+    layers = _layers(rng, good, N_STIM)
+    whole = benchmark.score(prepared, layers, ids)
+    monkeypatch.setattr(layer_stacks, "STACK_BYTES", 2 * 4 * N_STIM * 16)  # 2 layers a stack
+    chunked = benchmark.score(prepared, layers, ids)
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.layer == b.layer and abs(a.fields["raw"] - b.fields["raw"]) <= 1e-6
