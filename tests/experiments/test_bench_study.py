@@ -11,11 +11,18 @@ from jaxbrain.engine.store import ResultsStore
 from jaxbrain.engine.sweep import STAGES
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The quick stand-ins, written by the first bench run and reused by the others."""
+    return tmp_path_factory.mktemp("standins") / "data"
+
+
 @pytest.mark.slow
-def test_quick_study_bench_scores_every_layer_on_every_benchmark(tmp_path):
+def test_quick_study_bench_scores_every_layer_on_every_benchmark(tmp_path, data_dir):
     out, figures_path = tmp_path / "study", tmp_path / "figures.json"
     command = [sys.executable, "-m", "experiments.bench_study", "--quick",
-               "--models=alexnet_tiny", f"--output_dir={out}", f"--json_out={figures_path}"]
+               "--models=alexnet_tiny", f"--output_dir={out}", f"--data_dir={data_dir}",
+               f"--json_out={figures_path}"]
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     figures = json.loads(figures_path.read_text())
     layers = figures["layers"]
@@ -46,12 +53,13 @@ def test_quick_study_bench_scores_every_layer_on_every_benchmark(tmp_path):
 
 
 @pytest.mark.slow
-def test_dtype_comparison_runs_both_and_reports_the_differences(tmp_path):
+def test_dtype_comparison_runs_both_and_reports_the_differences(tmp_path, data_dir):
     out = tmp_path / "study"
     subprocess.run([sys.executable, "-m", "experiments.bench_study", "--quick",
                     "--models=alexnet_tiny", "--taps=features.0,features.3,features.6",
                     "--benchmarks=MajajHong2015public.IT-pls", f"--output_dir={out}",
-                    "--compare_dtypes"], check=True, capture_output=True)
+                    f"--data_dir={data_dir}", "--compare_dtypes"], check=True,
+                   capture_output=True)
     comparison = json.loads((out / "dtype_comparison.json").read_text())
     assert comparison["units"] == 3 and comparison["benchmarks"] == 1
     assert 0 < comparison["max_abs_difference"] < 0.1  # bfloat16 ran, and stayed close
