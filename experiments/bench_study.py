@@ -236,7 +236,8 @@ def _study(spec_fields: dict, result_path: str) -> None:
     """The child process: the sweep, then its figures as JSON at ``result_path``."""
     import jax
 
-    from jaxbrain.engine.sweep import SweepSpec, prepare_inputs, run_sweep
+    from jaxbrain.engine.inputs import load_benchmarks
+    from jaxbrain.engine.sweep import SweepSpec, run_sweep
     from jaxbrain.features import load as load_bank
 
     spec = SweepSpec(**spec_fields)
@@ -247,15 +248,21 @@ def _study(spec_fields: dict, result_path: str) -> None:
     stats = device.memory_stats() or {}
     markers = [json.loads(p.read_text()) for p in sorted((Path(spec.output_dir) /
                                                           "models").glob("*.json"))]
-    groups = prepare_inputs(spec)
-    neural = [(g.source, len(g.stimuli.ids), int(b.prepared.y.shape[1]))
-              for g in groups for b in g.benches if b.benchmark.kind == "neural"]
-    shapes = {}
+    shapes, stimuli = {}, {}
     for marker in markers:
         for bank in marker["banks"]:
             loaded = load_bank(bank["bank_dir"], bank["bank"])
+            stimuli[bank["stimuli"]] = len(loaded.stimulus_ids)
             shapes.setdefault(bank["stimuli"], []).extend(
                 int(layer.shape[1]) for layer in loaded.layers.values())
+    # (stimulus source, stimuli, sites) of each neural benchmark: its recordings only, the
+    # images are not read again
+    neural = []
+    for bench in load_benchmarks(spec.benchmarks, lamem_dir=spec.lamem):
+        if bench.benchmark.kind == "neural":
+            csv, folder, _ = bench.benchmark.stimulus_source(bench.prepared)
+            neural.append((csv or folder, stimuli[csv or folder],
+                           int(bench.prepared.y.shape[1])))
     figures = {
         "wall_seconds": wall, "summary": summary,
         "models": {m["model"]: {"layers": len(m["layers"]), "units": len(m["units"]),
@@ -266,7 +273,7 @@ def _study(spec_fields: dict, result_path: str) -> None:
         "device": str(device), "device_count": jax.device_count(),
         "pls_flops": _scoring_flops(shapes, neural),
         "matmul_gflops": matmul_rates(),
-        "stimuli": {g.source: len(g.stimuli.ids) for g in groups},
+        "stimuli": stimuli,
     }
     Path(result_path).write_text(json.dumps(figures, indent=1, default=str))
 
