@@ -7,6 +7,8 @@ Only tfds' array_record path avoids importing TensorFlow, so both builders write
   names sorted give the integer labels, one mapping for all splits (the ClassLabel names).
 - ``build_lamem``: a LaMem-layout folder (see ``jaxbrain.data.lamem``); one tfds config
   ``split_K`` per official split index K = 1..5, with tfds splits train, test (and val).
+- ``class_folder_sources`` / ``lamem_sources``: the same folders read directly, image files
+  decoded as the pipeline asks for them (no preparation pass; decoding cost every epoch).
 
 Images are stored with tfds' ``Image`` feature, which needs TensorFlow only to encode numpy
 arrays: we hand it encoded bytes instead. RGB JPEGs keep their original bytes (re-encoding
@@ -63,6 +65,50 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def class_folder_files(source_dir, splits=None) -> tuple[dict, list[str]]:
+    """``({split: [(class_name, path), ...]}, sorted class names)`` of a tree
+    ``root/<split>/<class_name>/<image>``; ``splits`` defaults to every folder under the root."""
+    root = Path(source_dir)
+    if not root.is_dir():
+        raise ValueError(f"{root}: class-folder root is not a directory")
+    split_dirs = [root / s for s in splits] if splits else _subfolders(root)
+    if not split_dirs:
+        raise ValueError(f"{root}: no split folders (expected <split>/<class>/<image>)")
+    files: dict[str, list[tuple[str, Path]]] = {}
+    for split_dir in split_dirs:
+        if not split_dir.is_dir():
+            raise ValueError(f"{split_dir}: split folder missing")
+        files[split_dir.name] = [(class_dir.name, path) for class_dir in _subfolders(split_dir)
+                                 for path in _image_files(class_dir)]
+        if not files[split_dir.name]:
+            raise ValueError(f"{split_dir}: no images in class folders (<class>/<image>)")
+    return files, sorted({c for entries in files.values() for c, _ in entries})
+
+
+def lamem_files(lamem_root, split_index: int) -> tuple[dict, Path]:
+    """``({part: [(image_name, score), ...]}, image folder)`` of LaMem split ``split_index``
+    (1..5); an image a split file names but the folder lacks is an error naming both."""
+    data = read_lamem(lamem_root, check_images=False)
+    if split_index not in _LAMEM_SPLITS or split_index not in data.splits:
+        raise ValueError(
+            f"{data.image_dir.parent}: split index {split_index} not available "
+            f"(split files for {sorted(data.splits)}; official splits 1..5)"
+        )
+    present = {p.name for p in data.image_dir.iterdir()} if data.image_dir.is_dir() else set()
+    files: dict[str, list[tuple[str, float]]] = {}
+    score = dict(zip(data.image_names.tolist(), data.scores.tolist(), strict=True))
+    for part, names in data.splits[split_index].items():
+        split_file = data.image_dir.parent / "splits" / f"{part}_{split_index}.txt"
+        missing = [n for n in names.tolist() if n not in present]
+        if missing:
+            raise ValueError(
+                f"{split_file}: names {len(missing)} image(s) absent from "
+                f"{data.image_dir}, e.g. {missing[:5]}"
+            )
+        files[part] = [(n, score[n]) for n in names.tolist()]
+    return files, data.image_dir
+
+
 class _FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Shared parts: one tfds split per entry of ``self.files``, nothing to download."""
 
@@ -81,24 +127,7 @@ class ClassFolder(_FolderBuilder, skip_registration=True):
 
     def __init__(self, *, source_dir, splits=None, name="class_folder", **kwargs):
         self.name = name  # instance name: several trees can share one data_dir
-        root = Path(source_dir)
-        if not root.is_dir():
-            raise ValueError(f"{root}: class-folder root is not a directory")
-        split_dirs = [root / s for s in splits] if splits else _subfolders(root)
-        if not split_dirs:
-            raise ValueError(f"{root}: no split folders (expected <split>/<class>/<image>)")
-        self.files: dict[str, list[tuple[str, Path]]] = {}
-        for split_dir in split_dirs:
-            if not split_dir.is_dir():
-                raise ValueError(f"{split_dir}: split folder missing")
-            self.files[split_dir.name] = [
-                (class_dir.name, path)
-                for class_dir in _subfolders(split_dir)
-                for path in _image_files(class_dir)
-            ]
-            if not self.files[split_dir.name]:
-                raise ValueError(f"{split_dir}: no images in class folders (<class>/<image>)")
-        self.class_names = sorted({c for files in self.files.values() for c, _ in files})
+        self.files, self.class_names = class_folder_files(source_dir, splits)
         super().__init__(**kwargs)
 
     def _info(self):
@@ -133,25 +162,7 @@ class LaMem(_FolderBuilder, skip_registration=True):
 
     def __init__(self, *, lamem_root, split_index=1, name="lamem", **kwargs):
         self.name = name
-        data = read_lamem(lamem_root, check_images=False)
-        if split_index not in _LAMEM_SPLITS or split_index not in data.splits:
-            raise ValueError(
-                f"{data.image_dir.parent}: split index {split_index} not available "
-                f"(split files for {sorted(data.splits)}; tfds configs for 1..5)"
-            )
-        present = {p.name for p in data.image_dir.iterdir()} if data.image_dir.is_dir() else set()
-        self.files: dict[str, list[tuple[str, float]]] = {}
-        score = dict(zip(data.image_names.tolist(), data.scores.tolist(), strict=True))
-        for part, names in data.splits[split_index].items():
-            split_file = data.image_dir.parent / "splits" / f"{part}_{split_index}.txt"
-            missing = [n for n in names.tolist() if n not in present]
-            if missing:
-                raise ValueError(
-                    f"{split_file}: names {len(missing)} image(s) absent from "
-                    f"{data.image_dir}, e.g. {missing[:5]}"
-                )
-            self.files[part] = [(n, score[n]) for n in names.tolist()]
-        self.image_dir = data.image_dir
+        self.files, self.image_dir = lamem_files(lamem_root, split_index)
         super().__init__(config=f"split_{split_index}", **kwargs)
 
     def _info(self):
@@ -230,3 +241,43 @@ def data_source(builder, split):
     source folder, where our builders would rescan it."""
     directory = getattr(builder, "data_dir", builder)
     return _DecodedSource(tfds.builder_from_directory(directory).as_data_source(split))
+
+
+@dataclasses.dataclass(frozen=True)
+class FileSource:
+    """Random access to image files read as they are asked for: no preparation pass, the
+    decoding happens in the pipeline (grain workers).  Records as ``data_source``'s."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...] | None = None
+    memorability: tuple[float, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index) -> dict:
+        path = self.paths[index]
+        example = {"image": read_image(str(path)), "image_name": path.name}
+        if self.labels is not None:
+            example["label"] = np.int32(self.labels[index])
+        if self.memorability is not None:
+            example["memorability"] = np.float32(self.memorability[index])
+        return example
+
+
+def class_folder_sources(source_dir, splits=None) -> tuple[dict[str, FileSource], list[str]]:
+    """One :class:`FileSource` per split of a class-folder tree, and the class names (the
+    labels' order, the same as ``build_class_folder``'s)."""
+    files, class_names = class_folder_files(source_dir, splits)
+    index = {name: k for k, name in enumerate(class_names)}
+    return {split: FileSource(tuple(p for _, p in entries),
+                              labels=tuple(index[c] for c, _ in entries))
+            for split, entries in files.items()}, class_names
+
+
+def lamem_sources(lamem_root, split_index: int) -> dict[str, FileSource]:
+    """One :class:`FileSource` per part (train, test[, val]) of LaMem split ``split_index``."""
+    files, image_dir = lamem_files(lamem_root, split_index)
+    return {part: FileSource(tuple(image_dir / n for n, _ in entries),
+                             memorability=tuple(s for _, s in entries))
+            for part, entries in files.items()}

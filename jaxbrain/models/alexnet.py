@@ -32,6 +32,7 @@ class AlexNet(TappedModel):
     """torchvision ``alexnet`` (the single-tower "one weird trick" variant)."""
 
     penultimate_tap = "classifier.5"
+    classifier_name = "classifier.6"
     # Brain-Score's AlexNet plugin: each pooling stage, the conv ReLUs, the fc ReLUs
     commitment_taps = ("features.2", "features.5", "features.7", "features.9", "features.12",
                    "classifier.2", "classifier.5")
@@ -78,6 +79,7 @@ class AlexNetCaffe(TappedModel):
 
     input_size = 227
     penultimate_tap = "relu7"
+    classifier_name = "fc8"
     commitment_taps = ("pool1", "pool2", "relu3", "relu4", "pool5", "relu6", "relu7")
 
     def __init__(self, *, num_classes: int = 1000, heads: Sequence[str] = ("classification",),

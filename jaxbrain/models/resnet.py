@@ -83,6 +83,7 @@ class ResNet(TappedModel):
     """torchvision ``resnet{18,34,50,101,152}``; ``widths``/``stem_width`` shrink it for tests."""
 
     penultimate_tap = "flatten"
+    classifier_name = "fc"
 
     def __init__(self, *, block: str, stage_sizes: Sequence[int], num_classes: int = 1000,
                  heads: Sequence[str] = ("classification",),

@@ -59,6 +59,9 @@ class TappedModel(nnx.Module):
     heads: tuple[str, ...] = ()
     # the features the output heads read (the "penultimate layer" studies compare)
     penultimate_tap: str = ""
+    # the classifier's module path (its torchvision key prefix): what fine-tuning replaces for a
+    # new class count and counts, with the memorability head, as a head rather than the trunk
+    classifier_name: str = ""
     # Brain-Score's candidate layers for layer commitment (empty: see commitment_layers)
     commitment_taps: tuple[str, ...] = ()
     # what the network expects of its input (docs/design.md §4 "Images"): ImageNet statistics on the
@@ -84,8 +87,15 @@ class TappedModel(nnx.Module):
             raise ValueError("expected NHWC images of shape (n, height, width, 3), "
                              f"ImageNet-normalised; got shape {tuple(images.shape)}")
         rec = Taps(taps)
-        outputs = self._forward(jnp.asarray(images, jnp.float32), rec)
+        images = jnp.asarray(images)
+        if not jnp.issubdtype(images.dtype, jnp.floating):
+            images = images.astype(jnp.float32)  # a floating input keeps its dtype (bfloat16)
+        outputs = self._forward(images, rec)
         return outputs, rec.result()
+
+    def head_prefixes(self) -> tuple[str, ...]:
+        """Torchvision key prefixes of the output heads' weights (the rest is the trunk)."""
+        return tuple(f"{name}." for name in (self.classifier_name, "memorability") if name)
 
     def tap_shapes(self, image_size: int | None = None) -> dict[str, tuple[int, ...]]:
         """Every tap's per-image output shape, in forward order (traced, not computed)."""

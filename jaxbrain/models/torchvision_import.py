@@ -26,9 +26,7 @@ _LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias",
                "mean": "running_mean", "var": "running_var"}
 # Keys torch saves that carry no weights jaxbrain uses.
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
-# Where each architecture keeps its classifier weight and its fc width (for inference).
-_CLASSIFIER_KEY = {"AlexNet": "classifier.6.weight", "AlexNetCaffe": "fc8.weight",
-                   "ResNet": "fc.weight"}
+# Where each architecture keeps its fc width (for inference).
 _FC_WIDTH_KEY = {"AlexNet": "classifier.1.weight", "AlexNetCaffe": "fc6.weight"}
 
 
@@ -123,6 +121,20 @@ def weights_file(arch: str, weights, catalog=None) -> tuple[Path, str]:
     return fetch(entry.identifier, entries, kind="weights")["weights"], entry.prefix
 
 
+def shape_overrides(arch: str, state: dict[str, np.ndarray]) -> dict:
+    """What a state dict says about the network's shape: its class count (the classifier's
+    rows) and, for AlexNets, the fc width."""
+    cls = ARCHITECTURES[arch][0]
+    out = {}
+    classifier = state.get(f"{cls.classifier_name}.weight")
+    if classifier is not None and classifier.ndim == 2:
+        out["num_classes"] = int(classifier.shape[0])
+    width = state.get(_FC_WIDTH_KEY.get(cls.__name__, ""))
+    if width is not None and width.ndim == 2:
+        out["fc_width"] = int(width.shape[0])
+    return out
+
+
 def from_torchvision(arch: str, weights, prefix: str | None = None, *,
                      heads: Sequence[str] | str = ("classification",), catalog=None,
                      **overrides) -> TappedModel:
@@ -139,13 +151,8 @@ def from_torchvision(arch: str, weights, prefix: str | None = None, *,
         raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
     path, default_prefix = weights_file(arch, weights, catalog)
     state = read_state_dict(path, prefix=default_prefix if prefix is None else prefix)
-    kind = ARCHITECTURES[arch][0].__name__
-    classifier = state.get(_CLASSIFIER_KEY[kind])
-    if classifier is not None and classifier.ndim == 2:
-        overrides.setdefault("num_classes", classifier.shape[0])
-    width = state.get(_FC_WIDTH_KEY.get(kind, ""))
-    if width is not None and width.ndim == 2:
-        overrides.setdefault("fc_width", width.shape[0])
+    for key, value in shape_overrides(arch, state).items():
+        overrides.setdefault(key, value)
     model = create(arch, heads=heads, **overrides)
     load_torch_state(model, state, source=str(path), allow_missing=("memorability.",))
     model.eval()

@@ -25,10 +25,15 @@ from jaxbrain.models import TappedModel, create
 logger = logging.getLogger(__name__)
 
 
-def manager(workdir, keep: int = 3) -> ocp.CheckpointManager:
-    """Synchronous saves (a step is complete when ``save`` returns); temporary directories
-    left by a killed save are removed on start."""
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
+def manager(workdir, keep: int = 3, asynchronous: bool = False) -> ocp.CheckpointManager:
+    """Checkpoints of a run; temporary directories left by a killed save are removed on start.
+
+    Synchronous by default (a step is complete when ``save`` returns).  ``asynchronous``: the
+    state is copied to host memory when ``save`` returns and written while training goes on;
+    a step is listed only once its commit marker is written, so a kill mid-write loses that
+    step and nothing else (``wait_until_finished`` before relying on the newest step)."""
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep,
+                                           enable_async_checkpointing=asynchronous,
                                            cleanup_tmp_directories=True)
     return ocp.CheckpointManager(Path(workdir).absolute() / "checkpoints", options=options)
 

@@ -14,6 +14,7 @@ from jaxbrain.train.pipeline import (
     eval_batches,
     train_dataset,
 )
+from tests.oracles import torchvision
 
 N, SIZE = 20, 16
 RECORD = {
@@ -164,3 +165,96 @@ def test_class_folder_source_feeds_the_pipeline(tmp_path):
     padded = eval_batches(source, batch_size=4, image_size=SIZE)[1]
     assert_record_shapes(padded, 4, extra={"valid"})
     np.testing.assert_array_equal(padded["label"], [1, 1, -1, -1])  # "b" sorts after "a"
+
+
+def test_torchvision_recipe_crops_like_torchvision():
+    """Random-resized crops: area fraction in [0.08, 1] (up to rounding) and aspect in
+    [3/4, 4/3], inside the image; an image too elongated for any draw gets torchvision's
+    fallback, the centre crop at the nearest allowed aspect."""
+    from jaxbrain.train.pipeline import RECIPES, _random_box
+
+    rng = np.random.default_rng(0)
+    area_range = RECIPES["torchvision"].crop_area
+    for _ in range(500):
+        x0, y0, x1, y1 = _random_box(rng, 120, 90, area_range)
+        w, h = x1 - x0, y1 - y0
+        assert 0 <= x0 and x1 <= 90 and 0 <= y0 and y1 <= 120
+        assert 0.07 * 90 * 120 <= w * h <= 90 * 120
+        assert 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05
+    assert _random_box(rng, 10, 400, area_range) == (193, 0, 206, 10)  # w = round(10 · 4/3)
+
+
+def test_torchvision_evaluation_crop_matches_resize_256_centre_crop_224():
+    """Resize(256) + CenterCrop(224), done as one resize of the centre box: equal to
+    torchvision's two steps up to resampling (a few grey levels at most, < 1 on average)."""
+    from jaxbrain.train.pipeline import eval_batches
+
+    transforms = torchvision()[1].transforms
+    # a smooth image: resampling differences stay small where neighbours are alike
+    y, x = np.mgrid[0:300, 0:400]
+    image = np.stack([128 + 100 * np.sin(x / 23), 128 + 100 * np.cos(y / 17),
+                      128 + 100 * np.sin((x + y) / 31)], -1).astype(np.uint8)
+    reference = np.asarray(transforms.Compose([transforms.Resize(256),
+                                               transforms.CenterCrop(224)])(
+        Image.fromarray(image)), np.float32)
+    batch = next(iter(eval_batches(ArraySource(image[None]), batch_size=1, image_size=224,
+                                   recipe="torchvision")))
+    ours = (batch["image"][0] * IMAGENET_STD + IMAGENET_MEAN) * 255
+    difference = np.abs(ours - reference)
+    assert difference.mean() < 1.0 and difference.max() < 12, (difference.mean(),
+                                                              difference.max())
+    with pytest.raises(ValueError, match="data.recipe must be one of"):
+        eval_batches(ArraySource(image[None]), batch_size=1, image_size=224, recipe="inception")
+
+
+def test_processes_read_their_own_rows_of_the_global_batch(scored, labelled):
+    """Two processes' local batches, side by side, are the one-process global batch: each
+    process decodes only its half, with the same augmentation."""
+    def make(process):
+        return train_dataset([scored, labelled], batch_size=8, image_size=SIZE, seed=3,
+                             num_steps=5, weights=[1, 1], process=process)
+
+    whole, first, second = make((0, 1)), make((0, 2)), make((1, 2))
+    assert len(first) == len(second) == 5
+    for step in (0, 4):
+        for key in whole[step]:
+            np.testing.assert_array_equal(
+                np.concatenate([first[step][key], second[step][key]]), whole[step][key])
+    with pytest.raises(ValueError, match="must split evenly over 3 processes"):
+        make((0, 3))
+
+
+def test_worker_processes_give_the_same_batches(scored):
+    from jaxbrain.train.pipeline import iterate
+
+    dataset = train_dataset([scored], batch_size=4, image_size=SIZE, seed=0, num_steps=6)
+    alone = list(iterate(dataset, 2, workers=0))
+    with_workers = list(iterate(dataset, 2, workers=2))
+    assert len(alone) == len(with_workers) == 4
+    for a, b in zip(alone, with_workers, strict=True):
+        assert_batches_equal(a, b)
+
+
+def test_image_files_read_directly_equal_the_prepared_dataset(tmp_path):
+    """The direct reader (no preparation) gives the array_record reader's labels, names and
+    pixels, split by split."""
+    from jaxbrain.data.tfds_builders import class_folder_sources
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for label in ("b_dog", "a_cat"):
+            folder = tmp_path / "tree" / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (12, 14, 3), np.uint8)).save(
+                    folder / f"{i}.png")
+    builder = build_class_folder(tmp_path / "tree", tmp_path / "tfds")
+    direct, classes = class_folder_sources(tmp_path / "tree")
+    assert classes == ["a_cat", "b_dog"] and set(direct) == {"train", "val"}
+    for split, source in direct.items():
+        prepared = data_source(builder, split)
+        assert len(source) == len(prepared)
+        for i in range(len(source)):
+            a, b = source[i], prepared[i]
+            assert (a["image_name"], int(a["label"])) == (b["image_name"], int(b["label"]))
+            np.testing.assert_array_equal(a["image"], b["image"])
