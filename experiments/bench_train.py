@@ -4,6 +4,7 @@ matmul peak that is.
     python -m experiments.bench_train                 # ResNet-18 and AlexNet, 224 px, batch 32
     python -m experiments.bench_train --quick         # tiny variants, 64 px, batch 8 (seconds)
     python -m experiments.bench_train --models=resnet18 --steps=5 --json_out=/tmp/t.json
+    python -m experiments.bench_train --pipeline_images=512 --pipeline_workers=0,2
 
 Each model is built with both heads (1000 classes + memorability) and trained with the joint
 objective and AdamW (``make_optimizer``) on one fixed batch of random images, labels and
@@ -16,6 +17,11 @@ is counted twice: by XLA, and analytically as 2 × the multiply-accumulates of
 every convolution and dense layer in its jaxpr (torchvision's convention, which also counts
 taps on zero padding, so it is slightly above XLA's). A train step should cost about
 3 forwards (forward, gradient w.r.t. activations, gradient w.r.t. weights).
+
+Then the host input pipeline on its own (``--pipeline_images``): ImageNet-sized JPEGs read,
+decoded and augmented (torchvision's recipe) into batches, with 0 and 2 grain worker
+processes, beside the train step's consumption measured above (the ratio: > 1 means the host
+keeps up with the step).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -31,11 +39,14 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 from flax import nnx
+from PIL import Image
 
+from jaxbrain.data.tfds_builders import FileSource
 from jaxbrain.models import create
 from jaxbrain.train import checkpoints
 from jaxbrain.train.loop import compile_train_step, make_optimizer
 from jaxbrain.train.objectives import objective
+from jaxbrain.train.pipeline import iterate, train_dataset
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Tiny model variants at 64 px, batch 8, 2 steps (smoke test); "
@@ -46,9 +57,12 @@ flags.DEFINE_integer("image_size", 224, "Square input side in pixels.")
 flags.DEFINE_integer("steps", 3, "Timed train steps per model (after one warm-up step).")
 flags.DEFINE_integer("matmul_n", 2048, "Side of the square float32 matmul that measures peak.")
 flags.DEFINE_string("json_out", None, "Also write the figures to this JSON file.")
+flags.DEFINE_integer("pipeline_images", 256, "JPEGs (ImageNet-sized, 500x375) the host input "
+                     "pipeline decodes and augments on its own; 0: skip that part.")
+flags.DEFINE_list("pipeline_workers", ["0", "2"], "grain worker processes to time it with.")
 
 NUM_CLASSES = 1000
-QUICK = {"batch_size": 8, "image_size": 64, "steps": 2, "matmul_n": 1024}
+QUICK = {"batch_size": 8, "image_size": 64, "steps": 2, "matmul_n": 1024, "pipeline_images": 32}
 
 
 def setting(name):
@@ -209,6 +223,44 @@ def bench_model(name, batch_size, image_size, steps) -> dict:
             "others_cpu_share": other_load, "final_loss": float(metrics["loss"])}
 
 
+def write_jpegs(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """``n`` ImageNet-sized JPEGs (500 x 375, quality 90): smooth colour fields with texture,
+    whose decoding costs what a photograph's does (pure noise would cost more)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:375, 0:500].astype(np.float32)
+    paths = []
+    for i in range(n):
+        f = rng.uniform(5, 60, 3)
+        pixels = np.stack([127 + 90 * np.sin(x / f[c] + c + i) * np.cos(y / f[(c + 1) % 3])
+                           for c in range(3)], -1) + rng.normal(0, 12, (375, 500, 3))
+        path = folder / f"{i:05d}.jpg"
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def bench_pipeline(n_images: int, batch_size: int, image_size: int, workers: int) -> dict:
+    """Images/s of the training input pipeline on its own: JPEG files read, decoded,
+    random-resized-cropped, flipped, normalised and batched (torchvision's recipe)."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_jpegs(Path(folder), n_images)
+        source = FileSource(tuple(paths), labels=tuple(i % 10 for i in range(len(paths))))
+        steps = len(paths) // batch_size
+        dataset = train_dataset([source], batch_size=batch_size, image_size=image_size,
+                                seed=0, num_steps=steps, recipe="torchvision")
+        start = time.perf_counter()
+        batches = iterate(dataset, 0, workers)
+        next(batches)
+        first_s = time.perf_counter() - start
+        for _ in batches:
+            pass
+        total_s = time.perf_counter() - start
+    steady = (steps - 1) * batch_size / (total_s - first_s) if steps > 1 else float("nan")
+    return {"workers": workers, "images": steps * batch_size, "batch_size": batch_size,
+            "image_size": image_size, "first_batch_s": first_s, "total_s": total_s,
+            "images_per_s": steps * batch_size / total_s, "steady_images_per_s": steady}
+
+
 def print_table(results, peak) -> None:
     header = (f"{'model':<14} {'batch':>5} {'px':>4} {'compile s':>9} {'step s':>7} "
               f"{'img/s':>7} {'GFLOP/step':>10} {'fwd XLA':>8} {'fwd 2MAC':>8} {'trn/fwd':>7} "
@@ -266,6 +318,20 @@ def main(argv):
     if share is not None:
         print(f"other processes and steal took {100 * share:.0f}% of the CPU during the whole "
               "run (other%: during each model's timed steps)")
+    n_images = setting("pipeline_images")
+    if n_images:
+        figures["pipeline"] = []
+        print(f"\n== host input pipeline on its own ({n_images} JPEGs 500x375 -> "
+              f"{image_size} px, torchvision recipe, batch {batch_size}, {os.cpu_count()} cores)")
+        for workers in map(int, FLAGS.pipeline_workers):
+            p = bench_pipeline(n_images, batch_size, image_size, workers)
+            figures["pipeline"].append(p)
+            beside = ", ".join(f"{r['model']} train step {r['images_per_s']:.1f} img/s "
+                               f"(pipeline {p['steady_images_per_s'] / r['images_per_s']:.1f}x)"
+                               for r in results)
+            print(f"workers {workers}: {p['images_per_s']:.1f} img/s overall, "
+                  f"{p['steady_images_per_s']:.1f} img/s after the first batch "
+                  f"({p['first_batch_s']:.2f} s); {beside}", flush=True)
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:
             json.dump(figures, f, indent=2)

@@ -15,7 +15,7 @@ def test_quick_bench_train_reports_throughput_and_peak_fraction(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device, as a user runs
     subprocess.run([sys.executable, "-m", "experiments.bench_train", "--quick",
                     f"--json_out={out}"], check=True, capture_output=True, text=True, env=env,
-                   timeout=120)
+                   timeout=240)
     figures = json.loads(out.read_text())
     assert figures["matmul_peak"]["jax_gflops"] > 0 and figures["matmul_peak"]["numpy_gflops"] > 0
     results = {r["model"]: r for r in figures["models"]}
@@ -27,3 +27,8 @@ def test_quick_bench_train_reports_throughput_and_peak_fraction(tmp_path):
         # A train step is a forward plus two backward passes of about a forward each.
         assert 1.5 < r["train_over_forward"] < 4.5
         assert r["analytic_forward_gflop_per_batch"] > 0
+    pipeline = {p["workers"]: p for p in figures["pipeline"]}
+    assert set(pipeline) == {0, 2}
+    for p in pipeline.values():
+        assert (p["images"], p["image_size"]) == (32, 64)
+        assert p["images_per_s"] > 0 and p["steady_images_per_s"] > 0
