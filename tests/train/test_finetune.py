@@ -186,3 +186,24 @@ def test_bfloat16_training_follows_the_float32_loss_curve(folders, tmp_path):
     np.testing.assert_allclose(windows[1], windows[0], atol=0.1 * f32[0])
     with pytest.raises(ValueError, match="compute_dtype must be one of"):
         train(_config(folders, compute_dtype="float16"), tmp_path / "half")
+
+
+def test_an_interrupted_fine_tuning_run_resumes_to_the_uninterrupted_weights(folders, tmp_path):
+    """Two parameter groups (their own optimizer states) and a new head: the run cut after
+    its step-4 checkpoint resumes from it (the initial weights are not loaded again over
+    it) and ends bitwise equal to the run never interrupted."""
+    def config():
+        return _config(folders, num_steps=8, checkpoint_every=4, eval_every=8, log_every=4,
+                       arch="resnet18_tiny", trunk_learning_rate=1e-4,
+                       init=f"resnet18_tiny={folders / 'resnet18_tiny.safetensors'}")
+
+    train(config(), tmp_path / "whole")
+    train(config(), tmp_path / "cut")
+    checkpoints = tmp_path / "cut" / "checkpoints"
+    (checkpoints / "8").rename(checkpoints / "8.orbax-checkpoint-tmp")
+    train(config(), tmp_path / "cut")
+    whole, cut = torch_state(restore_model(tmp_path / "whole")), torch_state(
+        restore_model(tmp_path / "cut"))
+    assert whole.keys() == cut.keys()
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], cut[key], err_msg=key)
