@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -29,6 +30,12 @@ config_flags.DEFINE_config_file("config", None, "Training config (a get_config f
 flags.DEFINE_string("workdir", None, "Run directory: config, checkpoints, metrics.")
 flags.DEFINE_list("lamem_splits", [], "LaMem splits to train and test one run each on "
                   "(Khosla et al.'s protocol); empty: one run on config.data.lamem_split.")
+flags.DEFINE_bool("distributed", False, "Several hosts: call jax.distributed.initialize() "
+                  "(coordinator from the flags below, or from the cluster's environment: "
+                  "SLURM, Open MPI, Cloud TPU); each process reads its rows of every batch.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
+flags.DEFINE_integer("num_processes", None, "Processes in all (with --distributed).")
+flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -36,6 +43,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    if FLAGS.distributed:
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                                   FLAGS.process_id)
     if FLAGS.lamem_splits:
         result = lamem_splits(FLAGS.config, FLAGS.workdir, FLAGS.lamem_splits)
     else:
