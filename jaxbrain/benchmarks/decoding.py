@@ -24,8 +24,28 @@ from jaxbrain.data.assemblies import average_repetitions, match_rows, time_windo
 from jaxbrain.data.brainscore_io import read_assembly
 from jaxbrain.files import file_digest
 from jaxbrain.kernels import DEFAULT_ALPHAS, pearson, ridge_cv_predict
+from jaxbrain.kernels.decoding import (
+    cv_alpha_errors,
+    pairwise_identification,
+    selected_ridge_predict,
+    standardise,
+    top_voxels,
+    unit_accuracy,
+    voxel_unit_correlation,
+)
 
 READOUT = "ridge from voxels, alpha per unit by efficient leave-one-out over logspace(-3, 7, 21)"
+# Penalties tried for the per-unit decoders on selected voxels (z-scored voxels: the Gram's
+# diagonal is n - 1, so these span 1e-3 n to 1e3 n for the papers' ~1,200 training images).
+SELECTED_ALPHAS = tuple(float(a) for a in np.logspace(0, 6, 7))
+CV_FOLDS, CV_UNITS = 3, 16
+
+
+def selected_readout(n_voxels: int) -> str:
+    return (f"ridge per unit on its {n_voxels} voxels of largest |r| with it on the training "
+            f"images (voxels and units z-scored on them); one alpha per subject and layer, "
+            f"chosen by {CV_FOLDS}-fold cross-validation on the training images ({CV_UNITS} "
+            f"sampled units, selection redone in each fold)")
 
 
 class BrainResponses(NamedTuple):
@@ -35,18 +55,49 @@ class BrainResponses(NamedTuple):
     stimulus_id: np.ndarray
 
 
+def _folds(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(fit (k, n - n//k), validation (k, n//k)) row indices of k seeded folds."""
+    order = rng.permutation(n)
+    size = n // k
+    val = np.stack([order[i * size:(i + 1) * size] for i in range(k)])
+    fit = np.stack([np.setdiff1d(order, v) for v in val])
+    return fit, val
+
+
+def _decode_selected(x, units, train, test, alphas, n_voxels: int, rng) -> tuple[np.ndarray,
+                                                                                  float]:
+    """Decoded test units (de-standardised) and the alpha chosen on the training rows."""
+    x_train, x_test, _, _ = standardise(x[train], x[test])
+    y_train, _, y_mean, y_sd = standardise(units[train], units[test])
+    sample = np.sort(rng.choice(units.shape[1], min(CV_UNITS, units.shape[1]), replace=False))
+    fit, val = _folds(train.size, CV_FOLDS, rng)
+    errors = np.asarray(cv_alpha_errors(x[train], units[train][:, sample], fit, val,
+                                        np.asarray(alphas, x.dtype), n_voxels))
+    alpha = float(alphas[int(np.nanargmin(errors))])
+    voxels = top_voxels(voxel_unit_correlation(x_train, y_train), n_voxels)
+    decoded = selected_ridge_predict(x_train, y_train, x_test, voxels, x.dtype.type(alpha))
+    return np.asarray(decoded * y_sd + y_mean), alpha
+
+
 def decode_features(
     subjects: Mapping[str, BrainResponses],
     layers: Mapping[str, np.ndarray],
     stimulus_ids: Iterable,
     test_ids: Iterable,
     alphas=None,
+    n_voxels: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Per layer and subject: per-unit decoding accuracy, unit ranking (best first), mean
-    accuracy; and the correlation of per-unit accuracies between every pair of subjects.
+    accuracy, pairwise identification of the decoded feature vectors among the test images;
+    and the correlation of per-unit accuracies between every pair of subjects (``consistency``
+    by pair, ``consistency_matrix`` over all subjects).
 
     ``stimulus_ids`` give the row order of every layer; ``test_ids`` the held-out stimuli
-    (all others train the decoders)."""
+    (all others train the decoders).  ``n_voxels`` 0: every voxel decodes every unit (alpha
+    per unit by leave-one-out); N > 0: Horikawa & Kamitani's protocol, each unit decoded from
+    its own N voxels (:data:`SELECTED_ALPHAS`, one alpha per subject and layer by
+    cross-validation on the training images)."""
     if len(subjects) < 1:
         raise ValueError("feature decoding needs at least one subject's responses")
     stimulus_ids = np.asarray(stimulus_ids).astype(str)
@@ -66,7 +117,12 @@ def decode_features(
         rows = match_rows(np.asarray(responses.stimulus_id).astype(str), stimulus_ids,
                           source=f"subject {subject!r}", target="activations")
         voxels[subject] = flatten_checked(f"subject {subject}", responses.data, rows.size)[rows]
-    alphas = np.asarray(DEFAULT_ALPHAS if alphas is None else alphas)
+    selected = {s: 0 < n_voxels < x.shape[1] for s, x in voxels.items()}
+    if any(selected.values()) and train_idx.size < 2 * CV_FOLDS:
+        raise ValueError(f"voxel selection needs at least {2 * CV_FOLDS} training stimuli")
+    if alphas is None:
+        alphas = SELECTED_ALPHAS if any(selected.values()) else DEFAULT_ALPHAS
+    alphas = np.asarray(alphas)
 
     results = {}
     for name, activations in layers.items():
@@ -74,25 +130,51 @@ def decode_features(
         per_subject = {}
         for subject, x in voxels.items():
             dtype = np.result_type(x.dtype, np.float32)
-            pred, _ = ridge_cv_predict(x.astype(dtype), units.astype(dtype), train_idx,
-                                       test_idx, alphas.astype(dtype))
-            accuracy = np.asarray(pearson(pred[0], units[test_idx[0]].astype(dtype)))
+            x, y = x.astype(dtype), units.astype(dtype)
+            truth = y[test_idx[0]]
+            if selected[subject]:
+                rng = np.random.default_rng([seed, len(per_subject)])
+                pred, alpha = _decode_selected(x, y, train_idx[0], test_idx[0],
+                                               alphas.astype(dtype), n_voxels, rng)
+                choice = {"alpha": alpha, "voxels_per_unit": int(n_voxels)}
+            else:
+                pred, chosen = ridge_cv_predict(x, y, train_idx, test_idx, alphas.astype(dtype))
+                pred = pred[0]
+                choice = {"alpha_median": float(np.median(np.asarray(chosen))),
+                          "voxels_per_unit": int(x.shape[1])}
+            accuracy = np.asarray(unit_accuracy(pred, truth))
+            identification = np.asarray(pairwise_identification(pred, truth))
             ranking = np.argsort(-np.nan_to_num(accuracy, nan=-np.inf), kind="stable")
             per_subject[subject] = {
                 "accuracy": accuracy.tolist(),
                 "mean_accuracy": float(np.nanmean(accuracy)),
                 "ranking": ranking.tolist(),
                 "nan_units": int(np.isnan(accuracy).sum()),
+                "identification": float(np.mean(identification)),
+                "identification_per_image": identification.tolist(),
+                **choice,
             }
-        consistency = {}
-        for a, b in itertools.combinations(per_subject, 2):
-            acc_a = np.asarray(per_subject[a]["accuracy"])
-            acc_b = np.asarray(per_subject[b]["accuracy"])
-            both = np.isfinite(acc_a) & np.isfinite(acc_b)
-            consistency[f"{a}~{b}"] = float(pearson(acc_a[both], acc_b[both]))
-        results[name] = {"subjects": per_subject, "consistency": consistency}
-    return {"readout": READOUT, "accuracy": "Pearson r across test stimuli, per unit",
+        results[name] = {"subjects": per_subject, **_consistency(per_subject)}
+    readout = (selected_readout(n_voxels) if any(selected.values()) else READOUT)
+    return {"readout": readout, "accuracy": "Pearson r across test stimuli, per unit",
+            "identification": "pairwise: fraction of other test images whose true features "
+                              "the decoded vector correlates with less than with its own",
             "n_train": int(train_idx.size), "n_test": int(test_idx.size), "layers": results}
+
+
+def _consistency(per_subject: dict) -> dict:
+    """Pearson r of per-unit accuracies between subjects: by pair and as a matrix."""
+    names = list(per_subject)
+    matrix = np.eye(len(names))
+    pairs = {}
+    for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
+        acc_a = np.asarray(per_subject[a]["accuracy"])
+        acc_b = np.asarray(per_subject[b]["accuracy"])
+        both = np.isfinite(acc_a) & np.isfinite(acc_b)
+        matrix[i, j] = matrix[j, i] = pairs[f"{a}~{b}"] = float(pearson(acc_a[both],
+                                                                         acc_b[both]))
+    return {"consistency": pairs,
+            "consistency_matrix": {"subjects": names, "r": matrix.tolist()}}
 
 
 FMRI_PATTERN = "fmri_*.nc"  # one Brain-Score-layout NetCDF per subject: fmri_<subject>.nc
