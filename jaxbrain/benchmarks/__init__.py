@@ -10,7 +10,12 @@ from jaxbrain.benchmarks.base import (
     ceiled,
     layer_results,
 )
-from jaxbrain.benchmarks.decoding import BrainResponses, DecodingBenchmark, decode_features
+from jaxbrain.benchmarks.decoding import (
+    BrainResponses,
+    DecodingBenchmark,
+    GODDecodingBenchmark,
+    decode_features,
+)
 from jaxbrain.benchmarks.memorability import MemorabilityBenchmark, score_memorability
 from jaxbrain.benchmarks.neural import NeuralBenchmark, score_layers_on
 from jaxbrain.benchmarks.registry import BENCHMARKS, load, names
@@ -21,6 +26,7 @@ __all__ = [
     "Benchmark",
     "BrainResponses",
     "DecodingBenchmark",
+    "GODDecodingBenchmark",
     "MemorabilityBenchmark",
     "NeuralBenchmark",
     "Prepared",

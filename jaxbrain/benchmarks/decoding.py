@@ -21,6 +21,7 @@ import numpy as np
 from jaxbrain.benchmarks.base import Benchmark, Prepared, ScoredLayer, load_once
 from jaxbrain.benchmarks.layers import flatten_checked
 from jaxbrain.data.assemblies import average_repetitions, match_rows, time_window
+from jaxbrain.data.bdata import SUBJECT_PATTERN, god_subject_files, read_god_subject
 from jaxbrain.data.brainscore_io import read_assembly
 from jaxbrain.files import file_digest
 from jaxbrain.kernels import DEFAULT_ALPHAS, pearson, ridge_cv_predict
@@ -200,6 +201,8 @@ class DecodingBenchmark(Benchmark):
     test_fraction: float = 0.2  # held-out stimuli (seeded)
     seed: int = 0
     alphas: tuple[float, ...] | None = None
+    # 0: every voxel decodes every unit; N: each unit from its own N voxels (Horikawa's)
+    n_voxels: int = 0
     readout: str = READOUT
 
     @property
@@ -254,11 +257,17 @@ class DecodingBenchmark(Benchmark):
             out[name] = values
         return out
 
+    def held_out(self, prepared: PreparedDecoding, stimulus_ids) -> np.ndarray:
+        """The stimuli the decoders are tested on (:meth:`test_ids` here)."""
+        del prepared
+        return self.test_ids(stimulus_ids)
+
     def decode(self, prepared: PreparedDecoding, layers: Mapping[str, np.ndarray],
                stimulus_ids) -> dict:
         """The full :func:`decode_features` result (per-unit accuracies and rankings)."""
         return decode_features(prepared.subjects, self.sampled_units(layers), stimulus_ids,
-                               self.test_ids(stimulus_ids), self.alphas)
+                               self.held_out(prepared, stimulus_ids), self.alphas,
+                               n_voxels=self.n_voxels, seed=self.seed)
 
     def score(self, prepared: PreparedDecoding, layers: Mapping[str, np.ndarray],
               stimulus_ids, *, filenames=None, mesh=None) -> list[ScoredLayer]:
@@ -277,3 +286,59 @@ class DecodingBenchmark(Benchmark):
 @dataclasses.dataclass(frozen=True)
 class PreparedDecoding(Prepared):
     subjects: dict  # subject -> BrainResponses
+
+
+@dataclasses.dataclass(frozen=True)
+class GODDecodingBenchmark(DecodingBenchmark):
+    """Horikawa & Kamitani's Generic Object Decoding protocol on the published BData files
+    (``fmri``: a folder of ``Subject{N}.h5``, :mod:`jaxbrain.data.bdata`): decoders trained
+    on the training images (DataType 1), tested on the perception test images (DataType 2,
+    repetitions averaged), each unit from its ``n_voxels`` voxels of ``roi`` most correlated
+    with it.  The images are not public: ``stimuli_csv`` (``stimulus_id`` = ImageNet id such
+    as ``n01443537_22563``, ``filename``) and ``images_dir`` name the user's copy."""
+
+    visual_degrees: ClassVar[float] = 12.0  # the GOD images' extent on the screen
+    roi: str = "ROI_VC"
+    n_voxels: int = 1000  # the papers': 1,000 for VC, LVC, HVC; 500 for a single area
+    stimuli_csv: str | None = None
+    images_dir: str | None = None
+    readout: str = "ridge per unit on its n_voxels most correlated voxels (see n_voxels)"
+
+    def prepare(self, cache: dict | None = None, catalog=None) -> PreparedGOD:
+        if self.fmri is None:
+            raise ValueError(f"benchmark {self.identifier} names no BData folder: give the "
+                             f"folder of the subjects' {SUBJECT_PATTERN} files")
+
+        def load():
+            subjects, tests = {}, {}
+            files = god_subject_files(self.fmri)
+            for subject, path in files.items():
+                data = read_god_subject(path, self.roi)
+                subjects[subject] = BrainResponses(np.concatenate([data.train, data.test]),
+                                                   np.concatenate([data.train_ids,
+                                                                   data.test_ids]))
+                tests[subject] = data.test_ids
+            first = next(iter(tests.values()))
+            for subject, ids in tests.items():
+                if not np.array_equal(ids, first):
+                    raise ValueError(f"{files[subject]}: its test images differ from "
+                                     f"{next(iter(files.values())).name}'s")
+            digest = "+".join([self.roi, *(file_digest(p) for p in files.values())])
+            return (subjects, first), digest
+
+        (subjects, test_ids), digest = load_once(cache, ("god", self.fmri, self.roi), load)
+        return PreparedGOD(benchmark=self, source=self.fmri, digest=digest, ceiling=None,
+                           subjects=subjects, test_ids=test_ids)
+
+    def stimulus_source(self, prepared: PreparedGOD) -> tuple[str, str, float] | None:
+        if not self.stimuli_csv:
+            return None
+        return (self.stimuli_csv, self.images_dir or "", self.visual_degrees)
+
+    def held_out(self, prepared: PreparedGOD, stimulus_ids) -> np.ndarray:
+        return prepared.test_ids
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedGOD(PreparedDecoding):
+    test_ids: np.ndarray  # the perception test images (every subject's)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 
 from jaxbrain.benchmarks.base import Benchmark
-from jaxbrain.benchmarks.decoding import DecodingBenchmark
+from jaxbrain.benchmarks.decoding import DecodingBenchmark, GODDecodingBenchmark
 from jaxbrain.benchmarks.memorability import MemorabilityBenchmark
 from jaxbrain.benchmarks.neural import MAPPINGS, NeuralBenchmark
 
@@ -84,6 +84,9 @@ def _build() -> dict[str, Benchmark]:
                    MemorabilityBenchmark("LaMem.memorability")]
     # Feature decoding from the synthetic suite's fMRI subjects (their folder given per run).
     benchmarks.append(DecodingBenchmark("Synthetic.decoding"))
+    # Horikawa & Kamitani's Generic Object Decoding: the published BData subjects (their
+    # folder given per run) and the user's copy of the images (not public).
+    benchmarks.append(GODDecodingBenchmark("Horikawa2017.decoding"))
     return {b.identifier: b for b in benchmarks}
 
 
