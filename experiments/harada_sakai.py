@@ -61,7 +61,7 @@ def run(models, *, workdir, lamem_dir, benchmarks, lamem_split: int = 1, preset:
         tap = resolve_model(scored).penultimate_tap
         spec = SweepSpec(models=(scored,), benchmarks=tuple(benchmarks),
                          output_dir=str(workdir / "sweeps" / safe_name(reference)), taps=(tap,),
-                         cka=False, title=f"{reference}: penultimate layer",
+                         cka=False, title=f"{short_name(reference)}: penultimate layer",
                          **(sweep_options or {}))
         run_sweep(spec)
         _, results, _ = load_results(spec)
@@ -83,6 +83,12 @@ def run(models, *, workdir, lamem_dir, benchmarks, lamem_split: int = 1, preset:
     return table
 
 
+def short_name(reference: str) -> str:
+    """``arch=weights`` with a weight file shown by its name, for figure labels."""
+    arch, _, weights = reference.partition("=")
+    return f"{arch}={Path(weights).stem}" if "/" in weights else reference
+
+
 def _override(config, key: str, value) -> None:
     """``config[key] = value`` for a dotted key (``data.workers``)."""
     *parents, leaf = key.split(".")
@@ -99,7 +105,8 @@ def _figure(table: pd.DataFrame, correlations: pd.DataFrame, path: Path) -> None
         group = table[table["benchmark"] == bench]
         ax.scatter(group["it_score"], group["memorability_rho"])
         for row in group.itertuples():
-            ax.annotate(row.model, (row.it_score, row.memorability_rho), fontsize=7)
+            ax.annotate(short_name(row.model), (row.it_score, row.memorability_rho),
+                        fontsize=7)
         r = correlations.set_index("benchmark").loc[bench, "r"]
         ax.set_title(f"{bench}\nSpearman r = {r:.2f} (n = {len(group)})", fontsize=9)
         ax.set_xlabel("IT score of the penultimate layer (ceiled)")

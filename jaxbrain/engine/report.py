@@ -82,6 +82,12 @@ def plot_cka_heatmaps(
     return paths
 
 
+def display_name(model: str, width: int = 48) -> str:
+    """A model reference short enough for a figure: a reference naming a file by its path
+    (``arch=/long/path/weights.pt``) keeps its end, which tells models apart."""
+    return model if len(model) <= width else "…" + model[-(width - 1):]
+
+
 def plot_leaderboard(leaderboard: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
     """Bars of neural_vision, best rank on top, with each region's score as a marker."""
     out_dir = Path(out_dir)
@@ -100,7 +106,7 @@ def plot_leaderboard(leaderboard: pd.DataFrame, out_dir: str | os.PathLike) -> P
                    color=_PALETTE[i + 1], edgecolors="black", linewidths=0.5, zorder=3,
                    label=region)
     labels = [
-        f"{int(rank)}. {model}  ({_fmt(score)})"
+        f"{int(rank)}. {display_name(model)}  ({_fmt(score)})"
         for rank, model, score in zip(board["rank"], board["model"], overall, strict=True)
     ]
     ax.set_yticks(y, labels, fontsize=9)
@@ -237,7 +243,7 @@ def _layer_curves_figure(model: str, mrows: pd.DataFrame, mcommit: pd.DataFrame)
         _panel(ax, name, prows, mcommit[mcommit["region"] == name] if committed else None)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{model}: score by layer depth", fontsize=12)
+    fig.suptitle(f"{display_name(model)}: score by layer depth", fontsize=12)
     fig.supxlabel(BAND_CAPTION, fontsize=8, color="0.3")
     return fig
 

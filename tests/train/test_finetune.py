@@ -75,12 +75,30 @@ def _trunk(state: dict, model) -> dict:
     return {k: v for k, v in state.items() if not k.startswith(model.head_prefixes())}
 
 
+@pytest.fixture(scope="module")
+def frozen(folders, tmp_path_factory):
+    """A run fine-tuning the full-size file's memorability head, trunk frozen; and what it
+    logged at warning level."""
+    workdir = tmp_path_factory.mktemp("frozen") / "run"
+    handler = logging.Handler()
+    records = []
+    handler.emit = records.append
+    logger = logging.getLogger("jaxbrain.train.finetune")
+    logger.addHandler(handler)
+    try:
+        train(_config(folders, freeze_trunk=True), workdir)
+    finally:
+        logger.removeHandler(handler)
+    return workdir, [r for r in records if r.levelno >= logging.WARNING]
+
+
 def test_frozen_trunk_changes_only_the_head_and_the_run_is_tied_to_its_weights(
-        folders, tmp_path, caplog):
-    config = _config(folders, freeze_trunk=True)
-    with caplog.at_level(logging.WARNING, logger="jaxbrain.train.finetune"):
-        train(config, tmp_path / "frozen")
-    assert not caplog.records, "the memorability head is new: nothing is replaced"
+        folders, frozen, tmp_path):
+    import shutil
+
+    run, warnings = frozen
+    assert not warnings, "the memorability head is new: nothing is replaced"
+    shutil.copytree(run, tmp_path / "frozen")
     model = restore_model(tmp_path / "frozen")
     start = safetensors.numpy.load_file(str(folders / "resnet18.safetensors"))
     trained = torch_state(model)
@@ -139,12 +157,11 @@ def test_unfrozen_fine_tuning_learns_both_objectives_with_a_new_classifier(
     assert metrics["top1"] > 0.9
 
 
-def test_a_run_initialises_another_and_mismatches_are_named(folders, tmp_path):
-    train(_config(folders, freeze_trunk=True), tmp_path / "first")
-    first = torch_state(restore_model(tmp_path / "first"))
+def test_a_run_initialises_another_and_mismatches_are_named(folders, frozen, tmp_path):
+    run, _ = frozen
+    first = torch_state(restore_model(run))
     # From a run: its weights are the start (trunk frozen again: bitwise equal to the run's).
-    train(_config(folders, freeze_trunk=True, init=f"run:{tmp_path / 'first'}"),
-          tmp_path / "second")
+    train(_config(folders, freeze_trunk=True, init=f"run:{run}"), tmp_path / "second")
     second = restore_model(tmp_path / "second")
     for key, value in _trunk(torch_state(second), second).items():
         np.testing.assert_array_equal(value, first[key], err_msg=key)
@@ -190,17 +207,17 @@ def test_bfloat16_training_follows_the_float32_loss_curve(folders, tmp_path):
 
 def test_an_interrupted_fine_tuning_run_resumes_to_the_uninterrupted_weights(folders, tmp_path):
     """Two parameter groups (their own optimizer states) and a new head: the run cut after
-    its step-4 checkpoint resumes from it (the initial weights are not loaded again over
+    its step-3 checkpoint resumes from it (the initial weights are not loaded again over
     it) and ends bitwise equal to the run never interrupted."""
     def config():
-        return _config(folders, num_steps=8, checkpoint_every=4, eval_every=8, log_every=4,
+        return _config(folders, num_steps=6, checkpoint_every=3, eval_every=6, log_every=3,
                        arch="resnet18_tiny", trunk_learning_rate=1e-4,
                        init=f"resnet18_tiny={folders / 'resnet18_tiny.safetensors'}")
 
     train(config(), tmp_path / "whole")
     train(config(), tmp_path / "cut")
     checkpoints = tmp_path / "cut" / "checkpoints"
-    (checkpoints / "8").rename(checkpoints / "8.orbax-checkpoint-tmp")
+    (checkpoints / "6").rename(checkpoints / "6.orbax-checkpoint-tmp")
     train(config(), tmp_path / "cut")
     whole, cut = torch_state(restore_model(tmp_path / "whole")), torch_state(
         restore_model(tmp_path / "cut"))
