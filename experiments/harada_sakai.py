@@ -25,10 +25,10 @@ from absl import app, flags
 from matplotlib.figure import Figure
 
 from jaxbrain.analysis.statistics import correlation_ci
-from jaxbrain.engine.inputs import resolve_model
 from jaxbrain.engine.report import safe_name
 from jaxbrain.engine.sweep import SweepSpec, load_results, run_sweep
 from jaxbrain.files import atomic_write, json_bytes
+from jaxbrain.models.registry import ARCHITECTURES
 from jaxbrain.train.configs import preset_config
 from jaxbrain.train.loop import train
 
@@ -58,7 +58,7 @@ def run(models, *, workdir, lamem_dir, benchmarks, lamem_split: int = 1, preset:
         run_dir = workdir / "runs" / safe_name(reference)
         metrics = train(config, run_dir)
         scored = reference if score == "pretrained" else str(run_dir)
-        tap = resolve_model(scored).penultimate_tap
+        tap = ARCHITECTURES[arch][0].penultimate_tap  # the class knows it: no model built
         spec = SweepSpec(models=(scored,), benchmarks=tuple(benchmarks),
                          output_dir=str(workdir / "sweeps" / safe_name(reference)), taps=(tap,),
                          cka=False, title=f"{short_name(reference)}: penultimate layer",

@@ -34,6 +34,7 @@ from jaxbrain.kernels.decoding import (
     unit_accuracy,
     voxel_unit_correlation,
 )
+from jaxbrain.kernels.splits import equal_kfold_splits
 
 READOUT = "ridge from voxels, alpha per unit by efficient leave-one-out over logspace(-3, 7, 21)"
 # Penalties tried for the per-unit decoders on selected voxels (z-scored voxels: the Gram's
@@ -56,22 +57,13 @@ class BrainResponses(NamedTuple):
     stimulus_id: np.ndarray
 
 
-def _folds(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(fit (k, n - n//k), validation (k, n//k)) row indices of k seeded folds."""
-    order = rng.permutation(n)
-    size = n // k
-    val = np.stack([order[i * size:(i + 1) * size] for i in range(k)])
-    fit = np.stack([np.setdiff1d(order, v) for v in val])
-    return fit, val
-
-
 def _decode_selected(x, units, train, test, alphas, n_voxels: int, rng) -> tuple[np.ndarray,
                                                                                   float]:
     """Decoded test units (de-standardised) and the alpha chosen on the training rows."""
     x_train, x_test, _, _ = standardise(x[train], x[test])
     y_train, _, y_mean, y_sd = standardise(units[train], units[test])
     sample = np.sort(rng.choice(units.shape[1], min(CV_UNITS, units.shape[1]), replace=False))
-    fit, val = _folds(train.size, CV_FOLDS, rng)
+    fit, val = equal_kfold_splits(train.size, CV_FOLDS, rng)
     errors = np.asarray(cv_alpha_errors(x[train], units[train][:, sample], fit, val,
                                         np.asarray(alphas, x.dtype), n_voxels))
     alpha = float(alphas[int(np.nanargmin(errors))])

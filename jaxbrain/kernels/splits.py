@@ -95,6 +95,18 @@ def split_half_splits(n_repetitions: int, n_splits: int = 10, seed: int = 1) -> 
     return _shuffle(n_repetitions, n_splits, 0.5, seed)
 
 
+def equal_kfold_splits(n: int, k: int, rng: np.random.Generator) -> Splits:
+    """``k`` folds of a seeded permutation of ``n`` rows, each fold ``n // k`` rows (the
+    remainder never validates, so every split has one shape); train = the other rows."""
+    if not 2 <= k <= n:
+        raise ValueError(f"need 2 <= k <= n rows for k-fold splits; got k={k}, n={n}")
+    order = rng.permutation(n)
+    size = n // k
+    test = np.stack([order[i * size:(i + 1) * size] for i in range(k)])
+    train = np.stack([np.setdiff1d(order, fold) for fold in test])
+    return Splits(train.astype(np.int32), test.astype(np.int32))
+
+
 def _shuffle(n: int, n_splits: int, train_size: float, seed: int) -> Splits:
     splitter = ShuffleSplit(n_splits=n_splits, train_size=train_size, random_state=seed)
     return _stack(splitter.split(np.zeros(n)))

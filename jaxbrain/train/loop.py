@@ -250,30 +250,32 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
     _write_json(workdir / "model.json", spec)
 
     mesh, replicated, sharded = data_parallel(config.batch_size)
+    mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints,
+                               asynchronous=bool(config.get("async_checkpoints", True)))
+    resuming = bool(mngr.latest_step())
     model = checkpoints.create_from_spec(spec)
-    if init is not None:
+    if init is not None and not resuming:  # a resumed run's weights come from its checkpoint
         finetune.load_initial(model, init)
     finetune.set_batch_norm(model, config.get("batch_norm", "auto"),
                             trunk_frozen=bool(config.get("freeze_trunk", False)))
     graphdef, params, batch_stats, rest = checkpoints.split_model(model)
     tx = make_optimizer(config, model.head_prefixes(), num_steps)
     state = checkpoints.initial_state(params, batch_stats, tx)
-    mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints,
-                               asynchronous=bool(config.get("async_checkpoints", True)))
     start = 0
-    if mngr.latest_step():
+    if resuming:
         state, start = checkpoints.restore(mngr, state)
         print(f"resumed {workdir} from step {start}", flush=True)
     _trim_metrics(workdir / "metrics.jsonl", start)
     state = jax.device_put(state, replicated)
 
+    recipe = config.data.get("recipe", "small")
     step_fn = compile_train_step(graphdef, rest, tx, objective_, config.seed, config.batch_size,
                                  dtype)
     predict = jax.jit(partial(_predict, graphdef, rest, dtype))
     dataset = train_dataset(data.train, batch_size=config.batch_size,
                             image_size=config.image_size, seed=config.seed,
                             num_steps=num_steps, weights=data.weights,
-                            augment=config.data.augment, recipe=config.data.get("recipe", "small"),
+                            augment=config.data.augment, recipe=recipe,
                             process=(jax.process_index(), jax.process_count()))
 
     def shard(images):
@@ -285,10 +287,12 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
             return jax.device_put(batch, sharded)
         return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharded, a), batch)
 
+    def validation_metrics():
+        return evaluate(predict, state, data.validation, batch_size=config.batch_size,
+                        image_size=config.image_size, shard=shard, recipe=recipe)
+
     def run_eval(step):
-        metrics = evaluate(predict, state, data.validation, batch_size=config.batch_size,
-                           image_size=config.image_size, shard=shard,
-                           recipe=config.data.get("recipe", "small"))
+        metrics = validation_metrics()
         log({"step": step, "split": "validation", **metrics})
         return metrics
 
@@ -317,9 +321,7 @@ def train(config: ml_collections.ConfigDict, workdir) -> dict:
             checkpoints.save(mngr, step, state)
     if start >= num_steps:
         print(f"{workdir}: already trained to step {start}", flush=True)
-        final = evaluate(predict, state, data.validation, batch_size=config.batch_size,
-                         image_size=config.image_size, shard=shard,
-                         recipe=config.data.get("recipe", "small"))
+        final = validation_metrics()
     mngr.wait_until_finished()
     mngr.close()
     return final
