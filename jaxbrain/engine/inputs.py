@@ -10,6 +10,7 @@ suite's generating network).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +20,7 @@ from jaxbrain import benchmarks as benchmark_registry
 from jaxbrain.benchmarks.base import Benchmark, Prepared
 from jaxbrain.data.brainscore_io import image_folder, read_stimulus_set
 from jaxbrain.data.catalog import load_catalog
-from jaxbrain.features.stimuli import read_image
+from jaxbrain.features.stimuli import ImageFiles
 from jaxbrain.models import ARCHITECTURES, create, from_torchvision, zoo
 from jaxbrain.models.hidden import hidden_network
 from jaxbrain.models.taps import TappedModel
@@ -85,30 +86,41 @@ def resolve_model(reference: str, zoo_dir=None) -> TappedModel:
 
 class Stimuli(NamedTuple):
     ids: np.ndarray  # (n,) str
-    images: list[np.ndarray]  # uint8 (H, W, 3), in ids order
+    images: Sequence[np.ndarray]  # uint8 (H, W, 3) in ids order; from files: ImageFiles
     filenames: np.ndarray  # (n,) file names, to match LaMem-style lists
     degrees: float
     digest: str  # sha256 over ids and pixels
     source: str = ""  # the stimulus set's catalog name or CSV
 
 
-def load_stimuli(csv_path, image_dir, degrees: float = 8.0) -> Stimuli:
+def load_stimuli(csv_path, image_dir, degrees: float = 8.0, workers: int = 2) -> Stimuli:
     """The stimuli of a CSV and its images, of a catalog stimulus set (``image_dir`` None), or
-    every image in a folder (``csv_path`` None; ids are the file names, in sorted order)."""
+    every image in a folder (``csv_path`` None; ids are the file names, in sorted order).
+
+    The images stay in their files (:class:`ImageFiles`): one pass here, ``workers`` threads
+    decoding, checks every image and hashes ids and pixels; extraction reads them again a
+    batch at a time, so no set is ever held decoded in memory."""
     if not csv_path:
         table = image_folder(image_dir)
         csv_path = image_dir
     else:
         table = read_stimulus_set(csv_path, image_dir or None)
-    images = [read_image(str(p)) for p in table["stimulus_path"]]
-    if len(images) > 1 and all(np.array_equal(images[0], image) for image in images[1:]):
+    images = ImageFiles(table["stimulus_path"].astype(str))
+    ids = table["stimulus_id"].to_numpy(str)
+    digest, first, all_same = hashlib.sha256(), None, True
+    position = 0
+    for chunk in images.chunks(workers):
+        for image in chunk:
+            digest.update(ids[position].encode())
+            digest.update(np.ascontiguousarray(image).tobytes())
+            if first is None:
+                first = image
+            elif all_same:
+                all_same = np.array_equal(first, image)
+            position += 1
+    if len(images) > 1 and all_same:
         raise ValueError(f"{csv_path}: all {len(images)} images are identical (e.g. one flat "
                          "colour): nothing could be scored; check how they were written")
-    ids = table["stimulus_id"].to_numpy(str)
-    digest = hashlib.sha256()
-    for sid, image in zip(ids, images, strict=True):
-        digest.update(sid.encode())
-        digest.update(np.ascontiguousarray(image).tobytes())
     filenames = np.array([Path(str(p).split("::")[-1]).name for p in table["stimulus_path"]])
     return Stimuli(ids, images, filenames, float(degrees), digest.hexdigest(), str(csv_path))
 

@@ -22,6 +22,7 @@ from jaxbrain.features.reductions import (
 from jaxbrain.features.stimuli import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    ImageFiles,
     PlacedStimuli,
     model_preprocessing,
     prepare_images,
@@ -32,6 +33,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PCA",
+    "ImageFiles",
     "LayerBank",
     "NoReduction",
     "PlacedStimuli",

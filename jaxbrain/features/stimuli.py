@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
+import zipfile
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
@@ -35,20 +39,39 @@ def read_image(location: str) -> np.ndarray:
     grey images are scaled to 8 bits (value / 257), where PIL's conversion would clip every
     value above 255 to white; other high-bit-depth images (32-bit float, integers beyond 16
     bits) are refused. Any unreadable or truncated file is a ValueError naming it."""
+    return read_images([location])[0]
+
+
+def read_images(locations: Sequence[str]) -> list[np.ndarray]:
+    """:func:`read_image` of each location, opening each zip archive among them once (a
+    stimulus set's zip lists thousands of members; reopening it per image reparses that
+    list every time)."""
+    archives: dict[str, zipfile.ZipFile] = {}
+    try:
+        return [_decode(_open(str(location), archives), str(location))
+                for location in locations]
+    finally:
+        for archive in archives.values():
+            archive.close()
+
+
+def _open(location: str, archives: dict) -> Image.Image:
     try:
         if "::" in location:
-            import io
-            import zipfile
-
-            archive, member = location.split("::", 1)
-            with zipfile.ZipFile(archive) as z:
-                image = Image.open(io.BytesIO(z.read(member)))
-                image.load()
-        else:
-            with Image.open(location) as image:
-                image.load()
-    except (OSError, KeyError, ValueError, SyntaxError) as err:
+            path, member = location.split("::", 1)
+            if path not in archives:
+                archives[path] = zipfile.ZipFile(path)
+            image = Image.open(io.BytesIO(archives[path].read(member)))
+            image.load()
+            return image
+        with Image.open(location) as image:
+            image.load()
+            return image
+    except (OSError, KeyError, ValueError, SyntaxError, zipfile.BadZipFile) as err:
         raise ValueError(f"{location}: cannot read the image ({err})") from err
+
+
+def _decode(image: Image.Image, location: str) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT:
         values = np.asarray(image).astype(np.int64)
         if values.min() < 0 or values.max() > 65535:
@@ -60,6 +83,46 @@ def read_image(location: str) -> np.ndarray:
         raise ValueError(f"{location}: 32-bit float image (PIL mode F) has no defined 8-bit "
                          "scale; convert it to 8 bits")
     return np.asarray(image.convert("RGB"))
+
+
+class ImageFiles(Sequence):
+    """A stimulus set's images, read from their files when indexed or iterated.
+
+    A set is never held decoded in memory (the real LaMem's 58,741 images are ~11 GB of
+    pixels): extraction reads each batch on the placement threads, beside the device's work
+    (:class:`PlacedStimuli`), and a pass over the set (its digest) holds one chunk at a time.
+    Slicing gives another ``ImageFiles``; an index gives one (H, W, 3) uint8 image."""
+
+    CHUNK = 64  # images read per archive opening when iterating
+
+    def __init__(self, locations: Sequence[str]):
+        self.locations = tuple(str(location) for location in locations)
+
+    def __len__(self) -> int:
+        return len(self.locations)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ImageFiles(self.locations[index])
+        return read_image(self.locations[index])
+
+    def __iter__(self):
+        for start in range(0, len(self.locations), self.CHUNK):
+            yield from read_images(self.locations[start:start + self.CHUNK])
+
+    def chunks(self, workers: int = 2):
+        """The images in order, a chunk (list) at a time, read by ``workers`` threads at most
+        ``2 * workers`` chunks ahead of the caller (PIL decodes without the GIL)."""
+        starts = range(0, len(self.locations), self.CHUNK)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            ahead: deque = deque()
+            for start in starts:
+                ahead.append(pool.submit(read_images,
+                                         self.locations[start:start + self.CHUNK]))
+                if len(ahead) >= 2 * max(1, workers):
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
 
 def _check_degrees(stimulus_degrees: float, model_degrees: float) -> None:
@@ -145,7 +208,8 @@ class PlacedStimuli:
 
     Extraction places each batch just before the device needs it (on host threads, beside
     the device's work), so a set's float32 model inputs never exist all at once (3200 images
-    at 224 px are 1.9 GB).  ``images``: uint8 (H, W, C) images of any sizes; ``options``: the
+    at 224 px are 1.9 GB).  ``images``: uint8 (H, W, C) images of any sizes, in memory or an
+    :class:`ImageFiles` (then each batch is also read and decoded there); ``options``: the
     keyword arguments of :func:`prepare_images` (e.g. ``model_preprocessing(model, degrees)``);
     ``source_digest``: a digest of the raw images and their ids (e.g. ``Stimuli.digest``),
     which with the options identifies the placed inputs without placing them."""

@@ -137,3 +137,86 @@ def test_a_set_of_identical_images_is_an_input_error(tmp_path):
         Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / f"{i}.png")
     with pytest.raises(ValueError, match="all 3 images are identical"):
         load_stimuli(None, tmp_path)
+
+
+def _write_set(folder, n=70):
+    """n images of differing sizes and modes (RGB, grey, RGBA) as PNG files, and a zip of
+    the same files; returns the decoded pixels in file order."""
+    import zipfile
+
+    rng = np.random.default_rng(3)
+    folder.mkdir()
+    pixels = []
+    with zipfile.ZipFile(folder.parent / "set.zip", "w") as archive:
+        for i in range(n):
+            shape = [(10 + i % 5, 12, 3), (9, 11), (8, 8, 4)][i % 3]
+            array = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(array).save(folder / f"im{i:03d}.png")
+            archive.write(folder / f"im{i:03d}.png", f"im{i:03d}.png")
+            pixels.append(np.asarray(Image.fromarray(array).convert("RGB")))
+    return pixels
+
+
+def test_stimuli_stay_in_their_files_and_hash_as_their_pixels(tmp_path, monkeypatch):
+    """A loaded stimulus set is read from its files when used (never held decoded); its
+    digest is still the sha256 of ids and pixels in order (so existing caches stay valid),
+    and a zip is opened once per chunk of images, not once per image."""
+    import hashlib
+    import zipfile
+
+    from jaxbrain.engine.inputs import load_stimuli
+    from jaxbrain.features import ImageFiles
+
+    pixels = _write_set(tmp_path / "set")
+    stimuli = load_stimuli(None, tmp_path / "set")
+    assert isinstance(stimuli.images, ImageFiles) and len(stimuli.images) == 70
+    expected = hashlib.sha256()
+    for sid, image in zip(stimuli.ids, pixels, strict=True):
+        expected.update(sid.encode())
+        expected.update(image.tobytes())
+    assert stimuli.digest == expected.hexdigest()
+    for got, want in zip(stimuli.images, pixels, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(stimuli.images[5], pixels[5])
+    part = stimuli.images[60:]
+    assert isinstance(part, ImageFiles) and len(part) == 10
+    np.testing.assert_array_equal(list(part)[3], pixels[63])
+    assert sum(len(chunk) for chunk in stimuli.images.chunks(workers=3)) == 70
+
+    zipped = ImageFiles([f"{tmp_path / 'set.zip'}::im{i:03d}.png" for i in range(70)])
+    opened = []
+    real = zipfile.ZipFile
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zipfile, "ZipFile", counting)
+    for got, want in zip(zipped, pixels, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert len(opened) == 2  # 64 + 6 images
+
+
+def test_a_broken_file_in_a_set_is_named_when_the_set_is_loaded(tmp_path):
+    from jaxbrain.engine.inputs import load_stimuli
+    from jaxbrain.features import ImageFiles
+
+    _write_set(tmp_path / "set", n=6)
+    (tmp_path / "set" / "im004.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"im004\.png: cannot read the image"):
+        load_stimuli(None, tmp_path / "set")
+    with pytest.raises(ValueError, match=r"set\.zip::gone\.png: cannot read the image"):
+        ImageFiles([f"{tmp_path / 'set.zip'}::gone.png"])[0]
+
+
+def test_placed_batches_read_from_files_equal_placed_arrays(tmp_path):
+    from jaxbrain.features import ImageFiles, PlacedStimuli
+
+    pixels = _write_set(tmp_path / "set", n=9)
+    files = ImageFiles(sorted(str(p) for p in (tmp_path / "set").iterdir()))
+    options = {"stimulus_degrees": 4.0, "model_degrees": 8.0, "image_size": 32}
+    from_files = PlacedStimuli(files, options, "digest")
+    in_memory = PlacedStimuli(pixels, options, "digest")
+    np.testing.assert_array_equal(from_files.batch(2, 7), in_memory.batch(2, 7))
+    np.testing.assert_array_equal(prepare_images(files, **options),
+                                  prepare_images(pixels, **options))
