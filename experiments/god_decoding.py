@@ -31,7 +31,7 @@ from jaxbrain.analysis.decoding import (
 )
 from jaxbrain.benchmarks.registry import load
 from jaxbrain.engine.inputs import load_stimuli, resolve_model
-from jaxbrain.features import extract, model_preprocessing, prepare_images
+from jaxbrain.features import PlacedStimuli, extract, model_preprocessing
 from jaxbrain.files import atomic_write, json_bytes
 
 
@@ -47,7 +47,8 @@ def run(*, bdata_dir, stimuli_csv, images_dir, model: str, layers, output_dir,
     stimuli = load_stimuli(csv, folder, degrees)
     benchmark.check_stimuli(prepared, stimuli.ids)
     network = resolve_model(model)
-    images = prepare_images(stimuli.images, **model_preprocessing(network, degrees))
+    images = PlacedStimuli(stimuli.images, model_preprocessing(network, degrees),
+                           stimuli.digest)
     bank = extract(network, images, list(stimuli.ids), taps=list(layers), reduction="none",
                    batch_size=batch_size, model_name=model)
     result = benchmark.decode(prepared, bank.layers, stimuli.ids)
