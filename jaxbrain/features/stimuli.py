@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections import deque
 from collections.abc import Sequence
@@ -91,24 +92,37 @@ class ImageFiles(Sequence):
     A set is never held decoded in memory (the real LaMem's 58,741 images are ~11 GB of
     pixels): extraction reads each batch on the placement threads, beside the device's work
     (:class:`PlacedStimuli`), and a pass over the set (its digest) holds one chunk at a time.
-    Slicing gives another ``ImageFiles``; an index gives one (H, W, 3) uint8 image."""
+    Each file's size and modification time are noted when the set is made, and a file that
+    has changed since is an error when read: what a digest taken at loading names is what
+    the model sees. Slicing gives another ``ImageFiles``; an index one (H, W, 3) uint8 image."""
 
     CHUNK = 64  # images read per archive opening when iterating
 
-    def __init__(self, locations: Sequence[str]):
+    def __init__(self, locations: Sequence[str], stamps: Sequence[tuple] | None = None):
         self.locations = tuple(str(location) for location in locations)
+        self.stamps = (tuple(stamps) if stamps is not None
+                       else tuple(_stamp(location) for location in self.locations))
 
     def __len__(self) -> int:
         return len(self.locations)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return ImageFiles(self.locations[index])
-        return read_image(self.locations[index])
+            return ImageFiles(self.locations[index], self.stamps[index])
+        return self._read(slice(index, index + 1 if index != -1 else None))[0]
 
     def __iter__(self):
         for start in range(0, len(self.locations), self.CHUNK):
-            yield from read_images(self.locations[start:start + self.CHUNK])
+            yield from self._read(slice(start, start + self.CHUNK))
+
+    def _read(self, part: slice) -> list[np.ndarray]:
+        locations, stamps = self.locations[part], self.stamps[part]
+        images = read_images(locations)
+        for location, stamp in zip(locations, stamps, strict=True):
+            if _stamp(location) != stamp:
+                raise ValueError(f"{location}: the file changed after its stimulus set was "
+                                 "loaded (size or modification time); load the set again")
+        return images
 
     def chunks(self, workers: int = 2):
         """The images in order, a chunk (list) at a time, read by ``workers`` threads at most
@@ -117,12 +131,21 @@ class ImageFiles(Sequence):
         with ThreadPoolExecutor(max(1, workers)) as pool:
             ahead: deque = deque()
             for start in starts:
-                ahead.append(pool.submit(read_images,
-                                         self.locations[start:start + self.CHUNK]))
+                ahead.append(pool.submit(self._read, slice(start, start + self.CHUNK)))
                 if len(ahead) >= 2 * max(1, workers):
                     yield ahead.popleft().result()
             while ahead:
                 yield ahead.popleft().result()
+
+
+def _stamp(location: str) -> tuple | None:
+    """(size, modification time in ns) of an image's file (a zip member: of its archive);
+    None for a file that cannot be read (reading it names the problem)."""
+    try:
+        info = os.stat(location.split("::", 1)[0])
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
 
 
 def _check_degrees(stimulus_degrees: float, model_degrees: float) -> None:

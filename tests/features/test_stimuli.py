@@ -220,3 +220,23 @@ def test_placed_batches_read_from_files_equal_placed_arrays(tmp_path):
     np.testing.assert_array_equal(from_files.batch(2, 7), in_memory.batch(2, 7))
     np.testing.assert_array_equal(prepare_images(files, **options),
                                   prepare_images(pixels, **options))
+
+
+def test_an_image_changed_after_loading_is_refused_when_read(tmp_path):
+    """The digest is taken when the set is loaded; a file rewritten before extraction reads it
+    would put other pixels under that digest (and into its cache), so reading it is an error."""
+    import os
+
+    from jaxbrain.engine.inputs import load_stimuli
+
+    _write_set(tmp_path / "set", n=5)
+    stimuli = load_stimuli(None, tmp_path / "set")
+    np.testing.assert_array_equal(stimuli.images[-1], list(stimuli.images)[4])
+    changed = tmp_path / "set" / "im002.png"
+    Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(changed)
+    os.utime(changed, ns=(1, 1))
+    with pytest.raises(ValueError, match=r"im002\.png: the file changed after its stimulus"):
+        list(stimuli.images)
+    stimuli.images[3]  # the others still read
+    with pytest.raises(ValueError, match=r"im002\.png: the file changed"):
+        stimuli.images[1:4][1]
