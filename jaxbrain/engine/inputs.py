@@ -10,6 +10,7 @@ suite's generating network).
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -108,16 +109,14 @@ def load_stimuli(csv_path, image_dir, degrees: float = 8.0, workers: int = 2) ->
     images = ImageFiles(table["stimulus_path"].astype(str))
     ids = table["stimulus_id"].to_numpy(str)
     digest, first, all_same = hashlib.sha256(), None, True
-    position = 0
-    for chunk in images.chunks(workers):
-        for image in chunk:
-            digest.update(ids[position].encode())
-            digest.update(np.ascontiguousarray(image).tobytes())
-            if first is None:
-                first = image
-            elif all_same:
-                all_same = np.array_equal(first, image)
-            position += 1
+    for sid, image in zip(ids, itertools.chain.from_iterable(images.chunks(workers)),
+                          strict=True):
+        digest.update(sid.encode())
+        digest.update(np.ascontiguousarray(image).tobytes())
+        if first is None:
+            first = image
+        elif all_same:
+            all_same = np.array_equal(first, image)
     if len(images) > 1 and all_same:
         raise ValueError(f"{csv_path}: all {len(images)} images are identical (e.g. one flat "
                          "colour): nothing could be scored; check how they were written")

@@ -109,7 +109,7 @@ class ImageFiles(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ImageFiles(self.locations[index], self.stamps[index])
-        return self._read(slice(index, index + 1 if index != -1 else None))[0]
+        return ImageFiles([self.locations[index]], [self.stamps[index]])._read(slice(None))[0]
 
     def __iter__(self):
         for start in range(0, len(self.locations), self.CHUNK):
